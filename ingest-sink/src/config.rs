@@ -1,0 +1,127 @@
+//! The `ingest-sink` configuration: what to consume, where to write, and which
+//! store keeps the per-partition exactly-once state. An unknown or invalid key
+//! stops the service at start (exit code 2).
+
+use serde::{Deserialize, Serialize};
+use shared::config::{
+    ClickHouseConfig, ConfigError, GlueConfig, KafkaConfig, MetricsConfig, RedisConfig, Validate, invalid, key,
+};
+
+/// Environment prefix: `INGEST_SINK_KAFKA__BOOTSTRAP_SERVERS=...`, `INGEST_SINK_CONFIG=file.toml`.
+pub const ENV_PREFIX: &str = "INGEST_SINK_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub glue: GlueConfig,
+    #[serde(default)]
+    pub clickhouse: ClickHouseConfig,
+    pub state: StateConfig,
+    pub consumer: ConsumerConfig,
+    #[serde(default = "default_metrics")]
+    pub metrics: MetricsConfig,
+}
+
+/// Which store keeps `{minOffset, maxOffset, BEFORE|AFTER}` per topic-partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateStoreKind {
+    /// Redis, compare-and-set through a Lua script.
+    Redis,
+    /// A ClickHouse `KeeperMap` table (strict mode).
+    Keepermap,
+    /// In-process only: loses everything on restart. Tests only.
+    Memory,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    pub store: StateStoreKind,
+    /// Required when `store = "redis"`.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    /// The KeeperMap table used when `store = "keepermap"`.
+    #[serde(default = "default_keepermap_table")]
+    pub keepermap_table: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    pub topics: Vec<String>,
+    /// A batch closes at this many records of one partition ...
+    #[serde(default = "default_batch_max_rows")]
+    pub batch_max_rows: usize,
+    /// ... or when its first record has waited this long.
+    #[serde(default = "default_batch_max_wait_ms")]
+    pub batch_max_wait_ms: u64,
+}
+
+impl Validate for SinkConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        self.kafka.validate(&key(prefix, "kafka"))?;
+        self.glue.validate(&key(prefix, "glue"))?;
+        self.clickhouse.validate(&key(prefix, "clickhouse"))?;
+        self.state.validate(&key(prefix, "state"))?;
+        self.consumer.validate(&key(prefix, "consumer"))?;
+        self.metrics.validate(&key(prefix, "metrics"))
+    }
+}
+
+impl Validate for StateConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        match (self.store, &self.redis) {
+            (StateStoreKind::Redis, None) => Err(invalid(
+                key(prefix, "redis.url"),
+                "required when state.store = \"redis\"",
+            )),
+            (_, Some(redis)) => redis.validate(&key(prefix, "redis")),
+            _ => Ok(()),
+        }?;
+        if self.keepermap_table.is_empty() {
+            return Err(invalid(key(prefix, "keepermap_table"), "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for ConsumerConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if self.group_id.trim().is_empty() {
+            return Err(invalid(key(prefix, "group_id"), "must not be empty"));
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(invalid(key(prefix, "topics"), "must list at least one topic, none empty"));
+        }
+        if self.batch_max_rows == 0 {
+            return Err(invalid(key(prefix, "batch_max_rows"), "must be at least 1"));
+        }
+        if self.batch_max_wait_ms == 0 {
+            return Err(invalid(key(prefix, "batch_max_wait_ms"), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn default_keepermap_table() -> String {
+    "ingest_sink_state".into()
+}
+fn default_group_id() -> String {
+    "ingest-sink".into()
+}
+fn default_batch_max_rows() -> usize {
+    10_000
+}
+fn default_batch_max_wait_ms() -> u64 {
+    1_000
+}
+fn default_metrics() -> MetricsConfig {
+    MetricsConfig {
+        listen: ([127, 0, 0, 1], 9102).into(),
+    }
+}

@@ -1,0 +1,6 @@
+//! `ingest-sink`: Kafka → ClickHouse, exactly once per topic-partition.
+//!
+//! Today this crate holds the service's configuration; the consumer, the
+//! exactly-once state machine and the state stores arrive with the sink issue.
+
+pub mod config;

@@ -1,0 +1,74 @@
+//! The binary refuses an invalid configuration at start with exit code 2 and a
+//! message naming the key, and accepts a valid one.
+
+use std::process::{Command, Output};
+
+const VALID: &str = r#"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+
+[clickhouse]
+url = "http://127.0.0.1:8123"
+password = "ch-secret"
+
+[state]
+store = "redis"
+redis = { url = "redis://127.0.0.1:6379" }
+
+[consumer]
+topics = ["clickstream"]
+"#;
+
+fn check_config(config: &str, sets: &[&str]) -> Output {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("ingest-sink-cli-{}-{n}.toml", std::process::id()));
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest-sink"));
+    cmd.arg("--config").arg(&path);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.arg("check-config").output().unwrap();
+    let _ = std::fs::remove_file(path);
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn redis_store_without_redis_url_is_refused() {
+    let out = check_config(&VALID.replace("redis = { url = \"redis://127.0.0.1:6379\" }", ""), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`state.redis.url`"), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_store_and_bad_batch_size_are_named() {
+    let out = check_config(VALID, &["state.store=etcd"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`state.store`"), "{}", stderr(&out));
+    let out = check_config(VALID, &["consumer.batch_max_rows=0", "state.store=memory"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`consumer.batch_max_rows`"), "{}", stderr(&out));
+}
+
+#[test]
+fn valid_config_passes() {
+    let out = check_config(VALID, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("store = \"redis\"") && !stdout.contains("ch-secret"), "{stdout}");
+}
+
+#[test]
+fn local_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/ingest-sink.local.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest-sink"))
+        .args(["--config", path, "check-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+}

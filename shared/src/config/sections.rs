@@ -1,0 +1,229 @@
+//! Connection sections that more than one service uses. Each validates its own
+//! keys; services embed them under the names used in their TOML files.
+
+use super::{ConfigError, Validate, invalid, key};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// A MySQL or MariaDB server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_mysql_port")]
+    pub port: u16,
+    pub user: String,
+    #[serde(default)]
+    pub password: Secret,
+}
+
+impl MysqlConfig {
+    /// `mysql://user:password@host:port` for `mysql_async` (do not log; see [`Self::display_url`]).
+    pub fn url(&self) -> String {
+        format!("mysql://{}:{}@{}:{}", self.user, self.password.expose(), self.host, self.port)
+    }
+
+    /// The same URL without the password, for logs.
+    pub fn display_url(&self) -> String {
+        format!("mysql://{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+impl Validate for MysqlConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        non_empty(prefix, "host", &self.host)?;
+        non_zero_port(prefix, "port", self.port)?;
+        non_empty(prefix, "user", &self.user)
+    }
+}
+
+/// A Kafka (or Amazon MSK) cluster. Security settings arrive with the Kafka
+/// client module; `properties` passes any librdkafka property through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Extra librdkafka properties, e.g. `"linger.ms" = "5"`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Validate for KafkaConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        let k = key(prefix, "bootstrap_servers");
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(invalid(k, "must list at least one host:port"));
+        }
+        for server in self.bootstrap_servers.split(',').map(str::trim) {
+            let port = server.rsplit_once(':').and_then(|(host, port)| {
+                (!host.is_empty()).then_some(())?;
+                port.parse::<u16>().ok().filter(|p| *p != 0)
+            });
+            if port.is_none() {
+                return Err(invalid(k, format!("`{server}` is not host:port")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The AWS Glue Schema Registry (or a Glue-compatible endpoint).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlueConfig {
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Endpoint override (a local registry); AWS's regional endpoint when unset.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_registry")]
+    pub registry_name: String,
+    /// Static credentials; the default AWS credential chain when unset.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+}
+
+impl Default for GlueConfig {
+    fn default() -> Self {
+        Self {
+            region: default_region(),
+            endpoint_url: None,
+            registry_name: default_registry(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}
+
+impl Validate for GlueConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        non_empty(prefix, "region", &self.region)?;
+        non_empty(prefix, "registry_name", &self.registry_name)?;
+        if let Some(url) = &self.endpoint_url {
+            http_url(prefix, "endpoint_url", url)?;
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return Err(invalid(
+                key(prefix, "secret_access_key"),
+                "set both access_key_id and secret_access_key, or neither (to use the default AWS credential chain)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A ClickHouse server's HTTP interface.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    #[serde(default = "default_clickhouse_url")]
+    pub url: String,
+    #[serde(default = "default_database")]
+    pub database: String,
+    #[serde(default = "default_user")]
+    pub user: String,
+    #[serde(default)]
+    pub password: Secret,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_clickhouse_url(),
+            database: default_database(),
+            user: default_user(),
+            password: Secret::default(),
+        }
+    }
+}
+
+impl Validate for ClickHouseConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        http_url(prefix, "url", &self.url)?;
+        non_empty(prefix, "database", &self.database)?;
+        non_empty(prefix, "user", &self.user)
+    }
+}
+
+/// A Redis server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS).
+    pub url: String,
+}
+
+impl Validate for RedisConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("redis://") || self.url.starts_with("rediss://")) {
+            return Err(invalid(key(prefix, "url"), "must start with redis:// or rediss://"));
+        }
+        Ok(())
+    }
+}
+
+/// Where `/metrics` and `/healthz` are served.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `address:port`; the port is service-specific by default.
+    pub listen: SocketAddr,
+}
+
+impl Validate for MetricsConfig {
+    fn validate(&self, _prefix: &str) -> Result<(), ConfigError> {
+        Ok(()) // the type already guarantees a valid socket address
+    }
+}
+
+fn non_empty(prefix: &str, field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return Err(invalid(key(prefix, field), "must not be empty"));
+    }
+    Ok(())
+}
+
+fn non_zero_port(prefix: &str, field: &str, port: u16) -> Result<(), ConfigError> {
+    if port == 0 {
+        return Err(invalid(key(prefix, field), "must be a port number between 1 and 65535"));
+    }
+    Ok(())
+}
+
+fn http_url(prefix: &str, field: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        return Err(invalid(key(prefix, field), format!("`{url}` is not an http:// or https:// URL")));
+    }
+    Ok(())
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_mysql_port() -> u16 {
+    3306
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_registry() -> String {
+    "default-registry".into()
+}
+fn default_clickhouse_url() -> String {
+    "http://127.0.0.1:8123".into()
+}
+fn default_database() -> String {
+    "default".into()
+}
+fn default_user() -> String {
+    "default".into()
+}

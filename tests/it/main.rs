@@ -1,0 +1,4 @@
+//! Integration tests against the local stack of real services. Each module
+//! proves one capability; `smoke` proves each service is the real thing.
+
+mod smoke;

@@ -1,0 +1,122 @@
+//! The local stack as integration tests see it.
+//!
+//! [`Stack::get`] makes sure `scripts/stack up` has run (it is idempotent: it
+//! starts only what is not already healthy) and returns the endpoints it
+//! printed. Tests must isolate themselves by name ([`unique_name`]), never by
+//! restarting shared services.
+
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Endpoints of the running local stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub mysql_host: String,
+    pub mysql_port: u16,
+    pub mysql_user: String,
+    pub mysql_password: String,
+    pub kafka_bootstrap: String,
+    pub redis_url: String,
+    pub glue_endpoint: String,
+    pub clickhouse_url: String,
+    /// The stack's Python (with fastavro), for cross-checks with independent implementations.
+    pub python: PathBuf,
+    pub aws_region: String,
+}
+
+impl Stack {
+    /// The running stack, brought up on first use. Panics with the stack
+    /// script's own message when a service cannot be started.
+    pub fn get() -> &'static Stack {
+        static STACK: OnceLock<Stack> = OnceLock::new();
+        STACK.get_or_init(|| Stack::bring_up().unwrap_or_else(|e| panic!("local stack unavailable: {e:#}")))
+    }
+
+    fn bring_up() -> Result<Stack> {
+        let script = repo_root().join("scripts/stack");
+        let status = Command::new(&script)
+            .arg("up")
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        if !status.success() {
+            bail!("`scripts/stack up` failed ({status}); its output above names the service");
+        }
+        let output = Command::new(&script).arg("env").output()?;
+        Stack::from_exports(&String::from_utf8(output.stdout)?)
+    }
+
+    /// Parses the `export NAME=value` lines of `scripts/stack env`.
+    pub fn from_exports(text: &str) -> Result<Stack> {
+        let vars: HashMap<&str, String> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k, v.trim_matches('\'').to_string()))
+            .collect();
+        let var = |name: &str| vars.get(name).cloned().with_context(|| format!("`scripts/stack env` lacks {name}"));
+        Ok(Stack {
+            mysql_host: var("STACK_MYSQL_HOST")?,
+            mysql_port: var("STACK_MYSQL_PORT")?.parse()?,
+            mysql_user: var("STACK_MYSQL_USER")?,
+            mysql_password: var("STACK_MYSQL_PASSWORD")?,
+            kafka_bootstrap: var("STACK_KAFKA_BOOTSTRAP")?,
+            redis_url: var("STACK_REDIS_URL")?,
+            glue_endpoint: var("STACK_GLUE_ENDPOINT")?,
+            clickhouse_url: var("STACK_CLICKHOUSE_URL")?,
+            python: var("STACK_PYTHON")?.into(),
+            aws_region: var("AWS_REGION")?,
+        })
+    }
+
+    pub fn mysql_url(&self) -> String {
+        format!(
+            "mysql://{}:{}@{}:{}",
+            self.mysql_user, self.mysql_password, self.mysql_host, self.mysql_port
+        )
+    }
+}
+
+/// The repository root (this crate lives in `<root>/tests`).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
+}
+
+/// A name no other test (or earlier run against the same stack) uses:
+/// `<prefix>_<pid>_<counter>_<nanos>`, valid as a SQL identifier and a topic name.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stack_env_output() {
+        let text = "export STACK_DIR='/x'\nexport STACK_MYSQL_HOST=127.0.0.1\nexport STACK_MYSQL_PORT=13306\n\
+            export STACK_MYSQL_USER=cdc\nexport STACK_MYSQL_PASSWORD=pw\nexport STACK_KAFKA_BOOTSTRAP=127.0.0.1:1\n\
+            export STACK_REDIS_URL=redis://h:2\nexport STACK_GLUE_ENDPOINT=http://h:3\n\
+            export STACK_CLICKHOUSE_URL=http://h:4\nexport STACK_PYTHON='/v/bin/python'\nexport AWS_REGION=us-east-1\n";
+        let stack = Stack::from_exports(text).unwrap();
+        assert_eq!(stack.mysql_port, 13306);
+        assert_eq!(stack.python, PathBuf::from("/v/bin/python"));
+        assert_eq!(stack.mysql_url(), "mysql://cdc:pw@127.0.0.1:13306");
+        assert!(Stack::from_exports("export STACK_MYSQL_HOST=x\n").is_err());
+    }
+
+    #[test]
+    fn unique_names_differ_and_are_identifiers() {
+        let (a, b) = (unique_name("t"), unique_name("t"));
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    }
+}
