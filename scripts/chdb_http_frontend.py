@@ -112,9 +112,9 @@ class NativeBlockDecoder:
             if len(self._pending) < total:
                 break
             block = bytes(self._pending[16:total])
-            checksum = self._cityhash(block)
-            expected = struct.unpack_from("<QQ", self._pending, 0)
-            if (checksum & 0xFFFFFFFFFFFFFFFF, checksum >> 64) != expected:
+            # clickhouse-cityhash returns the first stored 64-bit word as the high half.
+            first, second = struct.unpack_from("<QQ", self._pending, 0)
+            if self._cityhash(block) != (first << 64) | second:
                 raise QueryError("Code: 40. DB::Exception: checksum doesn't match: "
                                  "corrupted data in a compressed block", 40)
             payload = block[9:]

@@ -99,7 +99,7 @@ pub fn load<T: DeserializeOwned + Validate>(env_prefix: &str, args: &ConfigArgs)
     for arg in &args.overrides {
         figment = figment.merge(Named::new(Toml::string(&override_as_toml(arg)?), format!("--set {arg}")));
     }
-    let config: T = figment.extract().map_err(from_figment)?;
+    let config: T = figment.extract().map_err(|e| from_figment(e, env_prefix))?;
     config.validate("")?;
     Ok(config)
 }
@@ -156,7 +156,7 @@ fn override_as_toml(arg: &str) -> Result<String, ConfigError> {
     Ok(format!("{key} = {literal}"))
 }
 
-fn from_figment(err: figment::Error) -> ConfigError {
+fn from_figment(err: figment::Error, env_prefix: &str) -> ConfigError {
     use figment::error::Kind;
     let err = err.into_iter().next().expect("figment errors are never empty");
     let path = err.path.join(".");
@@ -177,7 +177,8 @@ fn from_figment(err: figment::Error) -> ConfigError {
     };
     let origin = err.metadata.as_ref().map(|m| {
         if m.name.contains("environment") {
-            format!("environment variable {}", m.interpolate(&err.profile.clone().unwrap_or_default(), &err.path))
+            let var: Vec<String> = err.path.iter().map(|p| p.to_uppercase()).collect();
+            format!("environment variable {env_prefix}{}", var.join("__"))
         } else {
             m.name.to_string()
         }
