@@ -4,7 +4,14 @@
 //!   rejects unknown or invalid keys at start, naming the key (exit code 2).
 //! * [`secret`]: a string that never prints itself.
 //! * [`telemetry`]: log set-up shared by the binaries.
+//! * [`glue`]: the AWS Glue Schema Registry (wire format, client, cache,
+//!   compatibility, Avro codec).
+//! * [`kafka`]: Kafka/MSK client configuration and context.
+//! * [`connect_json`]: the Kafka Connect JSON converter shape, for debugging and interop.
 
 pub mod config;
+pub mod connect_json;
+pub mod glue;
+pub mod kafka;
 pub mod secret;
 pub mod telemetry;

@@ -11,7 +11,8 @@
 
 mod sections;
 
-pub use sections::{ClickHouseConfig, GlueConfig, KafkaConfig, MetricsConfig, MysqlConfig, RedisConfig};
+pub use crate::kafka::KafkaConfig;
+pub use sections::{ClickHouseConfig, GlueConfig, MetricsConfig, MysqlConfig, RedisConfig};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};

@@ -4,7 +4,6 @@
 use super::{ConfigError, Validate, invalid, key};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// A MySQL or MariaDB server.
@@ -37,39 +36,6 @@ impl Validate for MysqlConfig {
         non_empty(prefix, "host", &self.host)?;
         non_zero_port(prefix, "port", self.port)?;
         non_empty(prefix, "user", &self.user)
-    }
-}
-
-/// A Kafka (or Amazon MSK) cluster. Security settings arrive with the Kafka
-/// client module; `properties` passes any librdkafka property through.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// Comma-separated `host:port` list.
-    pub bootstrap_servers: String,
-    #[serde(default)]
-    pub client_id: Option<String>,
-    /// Extra librdkafka properties, e.g. `"linger.ms" = "5"`.
-    #[serde(default)]
-    pub properties: BTreeMap<String, String>,
-}
-
-impl Validate for KafkaConfig {
-    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        let k = key(prefix, "bootstrap_servers");
-        if self.bootstrap_servers.trim().is_empty() {
-            return Err(invalid(k, "must list at least one host:port"));
-        }
-        for server in self.bootstrap_servers.split(',').map(str::trim) {
-            let port = server.rsplit_once(':').and_then(|(host, port)| {
-                (!host.is_empty()).then_some(())?;
-                port.parse::<u16>().ok().filter(|p| *p != 0)
-            });
-            if port.is_none() {
-                return Err(invalid(k, format!("`{server}` is not host:port")));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -184,7 +150,7 @@ impl Validate for MetricsConfig {
     }
 }
 
-fn non_empty(prefix: &str, field: &str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn non_empty(prefix: &str, field: &str, value: &str) -> Result<(), ConfigError> {
     if value.trim().is_empty() {
         return Err(invalid(key(prefix, field), "must not be empty"));
     }
