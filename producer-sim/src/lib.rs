@@ -1,6 +1,11 @@
 //! `producer-sim`: load for the pipeline and the proof that it arrived.
 //!
-//! Today this crate holds the tool's configuration; the clickstream simulator,
-//! the MySQL workload and `verify` arrive with their issues (see README).
+//! * [`clickstream`]: the e-commerce clickstream simulator (Avro via Glue, or JSON).
+//! * [`config`]: the tool's configuration file.
+//!
+//! The MySQL workload and `verify` arrive with the end-to-end issue.
 
+pub mod clickstream;
 pub mod config;
+pub mod kafka_args;
+pub mod progress;

@@ -1,8 +1,11 @@
 //! `producer-sim` command line.
 
-use producer_sim::config::{ENV_PREFIX, SimConfig};
 use clap::{Parser, Subcommand};
-use shared::config::{ConfigArgs, load_or_exit, render};
+use producer_sim::clickstream::{self, options::ClickstreamArgs};
+use producer_sim::config::{ENV_PREFIX, SimConfig};
+use shared::config::{ConfigArgs, EXIT_CODE, load_or_exit, render};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Parser)]
 #[command(name = "producer-sim", version, about = "Load generator and end-to-end verifier for the CDC pipeline")]
@@ -15,15 +18,62 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate the configuration and print it as the service would use it (secrets as ***).
+    /// Validate the configuration and print it as the tool would use it (secrets as ***).
     CheckConfig,
+    /// Simulate shoppers' clicks into a Kafka topic (Avro via Glue, or JSON).
+    Clickstream(ClickstreamArgs),
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let cli = Cli::parse();
     shared::telemetry::init_logging();
     let config: SimConfig = load_or_exit("producer-sim", ENV_PREFIX, &cli.config);
-    match cli.command {
-        Command::CheckConfig => print!("{}", render(&config)),
+    let code = match cli.command {
+        Command::CheckConfig => {
+            print!("{}", render(&config));
+            0
+        }
+        Command::Clickstream(args) => clickstream_command(&args, &config).await,
+    };
+    std::process::exit(code);
+}
+
+async fn clickstream_command(args: &ClickstreamArgs, config: &SimConfig) -> i32 {
+    let kafka = match args.kafka.apply(config.kafka.as_ref()) {
+        Ok(kafka) => kafka,
+        Err(err) => {
+            eprintln!("producer-sim: {err}");
+            return EXIT_CODE;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nproducer-sim: stopping: flushing events in flight (Ctrl-C again to abort)");
+            on_signal.store(true, Ordering::Relaxed);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    match clickstream::run(args, &kafka, &config.glue, stop).await {
+        Ok(summary) => {
+            print!("{}", summary.render());
+            if summary.failed > 0 {
+                eprintln!(
+                    "producer-sim: {} events were not delivered; the topic has gaps in globalseq",
+                    summary.failed
+                );
+                1
+            } else {
+                0
+            }
+        }
+        Err(err) => {
+            eprintln!("producer-sim: clickstream failed: {err:#}");
+            1
+        }
     }
 }

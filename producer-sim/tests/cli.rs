@@ -42,3 +42,35 @@ fn local_example_config_is_valid() {
         .unwrap();
     assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn clickstream_help_documents_every_option() {
+    let out = Command::new(env!("CARGO_BIN_EXE_producer-sim"))
+        .args(["clickstream", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for option in [
+        "--topic", "--partitions", "--threads", "--users", "--events", "--duration", "--no-delay", "--think-time-ms",
+        "--session-gap-ms", "--rate", "--seed", "--format", "--json-with-schema", "--registry", "--schema-name",
+        "--no-auto-register", "--compatibility", "--frame-compression", "--globalseq-file", "--dry-run",
+        "--bootstrap-servers", "--security-protocol", "--tls-ca", "--tls-cert", "--tls-key", "--sasl-mechanism",
+        "--sasl-username", "--sasl-password", "--msk-iam-region", "--kafka-properties",
+    ] {
+        assert!(help.contains(option), "{option} not documented:\n{help}");
+    }
+}
+
+#[test]
+fn clickstream_without_a_cluster_names_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_producer-sim"))
+        .args(["clickstream", "--events", "1"])
+        .env_remove("PRODUCER_SIM_CONFIG")
+        .env_remove("PRODUCER_SIM_KAFKA__BOOTSTRAP_SERVERS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`kafka.bootstrap_servers`"), "{stderr}");
+}

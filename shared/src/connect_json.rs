@@ -7,14 +7,37 @@
 //! `Time`, `Decimal`); a `["null", T]` union becomes an optional `T`.
 
 use apache_avro::Schema;
+use serde::Serialize;
 use serde_json::{Value as Json, json};
 
-/// Wraps `payload` the way `JsonConverter` does.
-pub fn envelope(schema: &Schema, payload: Json, with_schema: bool) -> Json {
-    if with_schema {
-        json!({ "schema": connect_schema(schema), "payload": payload })
-    } else {
-        payload
+/// Writes records in the `JsonConverter` shape for one schema; the Connect
+/// schema is rendered once, not per record.
+pub struct ConnectJsonWriter {
+    schema_json: Option<String>,
+}
+
+impl ConnectJsonWriter {
+    /// `with_schema`: the `{"schema":..., "payload":...}` envelope (`schemas.enable=true`);
+    /// otherwise the bare payload.
+    pub fn new(schema: &Schema, with_schema: bool) -> Self {
+        Self {
+            schema_json: with_schema.then(|| connect_schema(schema).to_string()),
+        }
+    }
+
+    /// Appends one record to `out`.
+    pub fn write<T: Serialize>(&self, value: &T, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match &self.schema_json {
+            None => serde_json::to_writer(&mut *out, value),
+            Some(schema) => {
+                out.extend_from_slice(b"{\"schema\":");
+                out.extend_from_slice(schema.as_bytes());
+                out.extend_from_slice(b",\"payload\":");
+                serde_json::to_writer(&mut *out, value)?;
+                out.push(b'}');
+                Ok(())
+            }
+        }
     }
 }
 
@@ -87,7 +110,11 @@ mod tests {
                 {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#,
         )
         .unwrap();
-        let wrapped = envelope(&schema, json!({"userid": 1, "ip": null, "at": 5}), true);
+        let mut out = Vec::new();
+        ConnectJsonWriter::new(&schema, true)
+            .write(&json!({"userid": 1, "ip": null, "at": 5}), &mut out)
+            .unwrap();
+        let wrapped: Json = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             wrapped["schema"],
             json!({"type":"struct","optional":false,"name":"sim.Click","fields":[
@@ -96,6 +123,8 @@ mod tests {
                 {"type":"int64","optional":false,"name":"org.apache.kafka.connect.data.Timestamp","version":1,"field":"at"}]})
         );
         assert_eq!(wrapped["payload"]["userid"], 1);
-        assert_eq!(envelope(&schema, json!({"userid": 1}), false), json!({"userid": 1}));
+        let mut bare = Vec::new();
+        ConnectJsonWriter::new(&schema, false).write(&json!({"userid": 1}), &mut bare).unwrap();
+        assert_eq!(bare, br#"{"userid":1}"#);
     }
 }

@@ -1,4 +1,7 @@
 //! Integration tests against the local stack of real services. Each module
 //! proves one capability; `smoke` proves each service is the real thing.
 
+mod clickstream;
+mod glue_serde;
+mod msk_iam;
 mod smoke;

@@ -6,6 +6,9 @@
 //! restarting shared services.
 
 use anyhow::{Context, Result, bail};
+use shared::config::GlueConfig;
+use shared::kafka::KafkaConfig;
+use shared::secret::Secret;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,6 +71,40 @@ impl Stack {
             python: var("STACK_PYTHON")?.into(),
             aws_region: var("AWS_REGION")?,
         })
+    }
+
+    /// Plaintext Kafka settings for the stack's broker.
+    pub fn kafka_config(&self) -> KafkaConfig {
+        KafkaConfig::plaintext(&self.kafka_bootstrap)
+    }
+
+    /// Glue settings for the stack's registry endpoint, using `registry`.
+    pub fn glue_config(&self, registry: &str) -> GlueConfig {
+        GlueConfig {
+            region: self.aws_region.clone(),
+            endpoint_url: Some(self.glue_endpoint.clone()),
+            registry_name: registry.to_string(),
+            access_key_id: Some("local-stack".into()),
+            secret_access_key: Some(Secret::new("local-stack")),
+        }
+    }
+
+    /// A raw `aws-sdk-glue` client on the stack's registry, for assertions
+    /// about what the registry holds.
+    pub async fn glue_client(&self) -> aws_sdk_glue::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.aws_region.clone()))
+            .endpoint_url(&self.glue_endpoint)
+            .credentials_provider(aws_sdk_glue::config::Credentials::new(
+                "local-stack",
+                "local-stack",
+                None,
+                None,
+                "static",
+            ))
+            .load()
+            .await;
+        aws_sdk_glue::Client::new(&config)
     }
 
     pub fn mysql_url(&self) -> String {

@@ -12,8 +12,9 @@ use apache_avro::schema_compatibility::{Compatibility as Resolution, SchemaCompa
 use serde::{Deserialize, Serialize};
 
 /// Glue's compatibility modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CompatibilityMode {
     /// No checks.
     None,

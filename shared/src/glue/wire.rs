@@ -27,7 +27,7 @@ const COMPRESSION_NONE: u8 = 0;
 const COMPRESSION_ZLIB: u8 = 5;
 
 /// How the datum is stored in the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]

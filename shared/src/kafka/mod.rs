@@ -6,7 +6,9 @@
 pub mod config;
 pub mod context;
 pub mod msk_iam;
+pub mod topics;
 
 pub use config::{ClientRole, KafkaCompression, KafkaConfig, SaslConfig, SaslMechanism, SecurityProtocol, TlsConfig};
 pub use context::{DeliveryListener, KafkaContext};
 pub use msk_iam::{MskIamError, MskIamTokenSource};
+pub use topics::{TopicError, TopicOutcome, ensure_topic};

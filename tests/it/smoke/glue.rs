@@ -9,13 +9,7 @@ const DEFINITION: &str = r#"{"type":"record","name":"Click","namespace":"smoke",
 #[tokio::test]
 async fn registry_schema_and_version_round_trip() {
     let stack = Stack::get();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(stack.aws_region.clone()))
-        .endpoint_url(&stack.glue_endpoint)
-        .credentials_provider(aws_sdk_glue::config::Credentials::new("local-stack", "local-stack", None, None, "static"))
-        .load()
-        .await;
-    let glue = aws_sdk_glue::Client::new(&config);
+    let glue = stack.glue_client().await;
 
     let registry = unique_name("smoke-registry");
     glue.create_registry().registry_name(&registry).send().await.unwrap();

@@ -1,0 +1,52 @@
+//! Topic creation. Some brokers (and many production clusters) do not
+//! auto-create topics, so services create the ones they write, explicitly.
+
+use super::config::{ClientRole, KafkaConfig};
+use super::context::KafkaContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicOutcome {
+    Created,
+    AlreadyExisted,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create topic `{topic}`: {reason}")]
+pub struct TopicError {
+    pub topic: String,
+    pub reason: String,
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists (its
+/// partition count is then left as it is).
+pub async fn ensure_topic(
+    config: &KafkaConfig,
+    context: KafkaContext,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<TopicOutcome, TopicError> {
+    let error = |reason: String| TopicError {
+        topic: topic.to_string(),
+        reason,
+    };
+    let admin: AdminClient<KafkaContext> = config
+        .client_config(ClientRole::Admin)
+        .map_err(|e| error(e.to_string()))?
+        .create_with_context(context)
+        .map_err(|e| error(e.to_string()))?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))], &options)
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(TopicOutcome::Created),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicOutcome::AlreadyExisted),
+        Some(Err((_, code))) => Err(error(code.to_string())),
+        None => Err(error("the broker returned no result".into())),
+    }
+}
