@@ -3,11 +3,11 @@
 //! is its own error, and schema evolution follows the compatibility rule.
 
 use integration_tests::{Stack, repo_root, unique_name};
-use producer_sim::clickstream::model::{CLICK_EVENT_SCHEMA, User};
+use producer_sim::clickstream::model::{CLICK_EVENT_SCHEMA, ClickEvent, User};
 use rand::SeedableRng;
 use shared::glue::{
     CompatibilityMode, Compression, DecodeError, FrameError, GlueAvroDecoder, GlueAvroEncoder, GlueRegistry,
-    GlueSchemaCache, RegistrationOptions, RegistryError,
+    GlueSchemaCache, RegisteredSchema, RegistrationOptions, RegistryError,
 };
 use std::process::Command;
 use std::sync::Arc;
@@ -18,13 +18,9 @@ async fn registry(stack: &Stack) -> GlueRegistry {
     registry
 }
 
-fn decoder(registry: &GlueRegistry) -> GlueAvroDecoder {
-    GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(registry.clone())))
-}
-
-#[tokio::test]
-async fn an_independent_avro_implementation_reads_our_frames() {
-    let stack = Stack::get();
+/// A fresh registry with the clickstream schema, and the third event of a
+/// simulated session (a catalog page, so `product_type` is set).
+async fn click_schema_and_event(stack: &Stack) -> (GlueRegistry, Arc<RegisteredSchema>, ClickEvent) {
     let registry = registry(stack).await;
     let registered = registry
         .register(&unique_name("clicks"), CLICK_EVENT_SCHEMA, &RegistrationOptions::default())
@@ -34,7 +30,18 @@ async fn an_independent_avro_implementation_reads_our_frames() {
     let mut user = User::new(42, &mut rng);
     user.next_event(1, 1_700_000_000_000, &mut rng); // login
     user.next_event(2, 1_700_000_000_500, &mut rng); // home page
-    let event = user.next_event(3, 1_700_000_001_000, &mut rng); // catalog: product_type set
+    let event = user.next_event(3, 1_700_000_001_000, &mut rng);
+    (registry, Arc::new(registered), event)
+}
+
+fn decoder(registry: &GlueRegistry) -> GlueAvroDecoder {
+    GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(registry.clone())))
+}
+
+#[tokio::test]
+async fn an_independent_avro_implementation_reads_our_frames() {
+    let stack = Stack::get();
+    let (_registry, registered, event) = click_schema_and_event(stack).await;
     let mut frame = Vec::new();
     GlueAvroEncoder::new(&registered, Compression::None).unwrap().encode(&event, &mut frame).unwrap();
 
@@ -59,13 +66,7 @@ async fn an_independent_avro_implementation_reads_our_frames() {
 #[tokio::test]
 async fn each_kind_of_bad_input_is_a_distinct_error() {
     let stack = Stack::get();
-    let registry = registry(stack).await;
-    let registered = registry
-        .register(&unique_name("clicks"), CLICK_EVENT_SCHEMA, &RegistrationOptions::default())
-        .await
-        .unwrap();
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-    let event = User::new(1, &mut rng).next_event(1, 0, &mut rng);
+    let (registry, registered, event) = click_schema_and_event(stack).await;
     let mut good = Vec::new();
     GlueAvroEncoder::new(&registered, Compression::Zlib).unwrap().encode(&event, &mut good).unwrap();
     let decoder = decoder(&registry);

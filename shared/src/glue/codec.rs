@@ -10,12 +10,13 @@
 
 use super::cache::GlueSchemaCache;
 use super::registry::{RegisteredSchema, RegistryError};
-use super::wire::{self, Compression, Frame, FrameError};
+use super::wire::{self, Compression, Frame, FrameError, ZlibCompressor};
 use apache_avro::types::Value;
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -26,11 +27,13 @@ pub struct EncodeError {
     pub reason: String,
 }
 
-/// Encodes records of one schema version. Build one per worker and reuse it.
+/// Encodes records of one schema version. Build one per worker thread and reuse it.
 pub struct GlueAvroEncoder<'s> {
     version_id: Uuid,
     compression: Compression,
     writer: GenericDatumWriter<'s>,
+    /// With zlib: the reused compression stream and datum buffer.
+    zlib: RefCell<(ZlibCompressor, Vec<u8>)>,
 }
 
 impl<'s> GlueAvroEncoder<'s> {
@@ -46,6 +49,7 @@ impl<'s> GlueAvroEncoder<'s> {
             version_id: schema.version_id,
             compression,
             writer,
+            zlib: RefCell::new((ZlibCompressor::default(), Vec::new())),
         })
     }
 
@@ -75,8 +79,13 @@ impl<'s> GlueAvroEncoder<'s> {
                 write(out)
             }
             Compression::Zlib => {
-                let mut datum = Vec::new();
-                write(&mut datum).map(|()| wire::write_frame(out, &self.version_id, Compression::Zlib, &datum))
+                let mut zlib = self.zlib.borrow_mut();
+                let (compressor, datum) = &mut *zlib;
+                datum.clear();
+                write(datum).map(|()| {
+                    wire::write_header(out, &self.version_id, Compression::Zlib);
+                    compressor.compress_into(datum, out);
+                })
             }
         };
         result.map_err(|e| {

@@ -12,11 +12,10 @@
 //! [`write_frame`] was given or one of the distinct [`FrameError`]s; it never
 //! guesses.
 
-use flate2::Compression as ZlibLevel;
 use flate2::read::ZlibDecoder;
-use flate2::write::ZlibEncoder;
+use flate2::{Compress, FlushCompress, Status};
 use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::io::Read;
 use uuid::Uuid;
 
 /// Byte 0 of every frame.
@@ -110,10 +109,35 @@ pub fn write_frame(out: &mut Vec<u8>, schema_version_id: &Uuid, compression: Com
     write_header(out, schema_version_id, compression);
     match compression {
         Compression::None => out.extend_from_slice(datum),
-        Compression::Zlib => {
-            let mut encoder = ZlibEncoder::new(out, ZlibLevel::default());
-            encoder.write_all(datum).expect("writing to a Vec cannot fail");
-            encoder.finish().expect("writing to a Vec cannot fail");
+        Compression::Zlib => ZlibCompressor::default().compress_into(datum, out),
+    }
+}
+
+/// A reusable zlib stream (the format AWS's serde writes for compression byte
+/// 5). Setting one up costs far more than compressing a small record, so
+/// encoders keep one.
+pub struct ZlibCompressor(Compress);
+
+impl Default for ZlibCompressor {
+    fn default() -> Self {
+        Self(Compress::new(flate2::Compression::default(), true))
+    }
+}
+
+impl ZlibCompressor {
+    /// Appends the zlib-compressed `datum` to `out`.
+    pub fn compress_into(&mut self, datum: &[u8], out: &mut Vec<u8>) {
+        self.0.reset();
+        loop {
+            out.reserve(datum.len() / 2 + 64);
+            let consumed = self.0.total_in() as usize;
+            let status = self
+                .0
+                .compress_vec(&datum[consumed..], out, FlushCompress::Finish)
+                .expect("zlib compression of an in-memory buffer cannot fail");
+            if status == Status::StreamEnd {
+                return;
+            }
         }
     }
 }
