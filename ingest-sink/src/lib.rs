@@ -4,3 +4,4 @@
 //! exactly-once state machine and the state stores arrive with the sink issue.
 
 pub mod config;
+pub mod exactly_once;
