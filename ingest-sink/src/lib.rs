@@ -5,3 +5,4 @@
 
 pub mod config;
 pub mod exactly_once;
+pub mod state;

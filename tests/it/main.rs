@@ -4,4 +4,5 @@
 mod clickstream;
 mod glue_serde;
 mod msk_iam;
+mod sink_state;
 mod smoke;
