@@ -1,0 +1,357 @@
+//! ClickHouse columns derived from Avro schemas, and the RowBinary encoding
+//! of Avro values into them.
+//!
+//! Mapping (Avro → ClickHouse): `boolean` → `Bool`, `int` → `Int32`, `long` →
+//! `Int64`, `float`/`double` → `Float32`/`Float64`, `string` → `String`,
+//! `bytes` → `String`, `fixed(n)` → `FixedString(n)`, `enum` →
+//! `LowCardinality(String)`, `uuid` → `UUID`, `date` → `Date32`,
+//! `time-millis`/`time-micros` → `Int32`/`Int64` (ms/µs of the day),
+//! `timestamp-millis`/`-micros` (also `local-`) → `DateTime64(3|6, 'UTC')`,
+//! `decimal(p, s)` → `Decimal(p, s)` (p ≤ 38), `["null", T]` → `Nullable(T)`,
+//! `array` → `Array(T)`, `map` → `Map(String, T)`, a nested `record` →
+//! `String` holding its JSON.
+//!
+//! Guarantee: a value is written only if it fits its column exactly
+//! (no silent truncation or wrapping); anything else is a [`ConvertError`]
+//! naming the column, for the dead-letter queue.
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnType {
+    Bool,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    String,
+    FixedString(usize),
+    LowCardinalityString,
+    Uuid,
+    Date32,
+    DateTime64(u32),
+    Decimal { precision: usize, scale: usize },
+    Nullable(Box<ColumnType>),
+    Array(Box<ColumnType>),
+    Map(Box<ColumnType>),
+    /// A nested record, stored as JSON text.
+    Json,
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnType::Bool => f.write_str("Bool"),
+            ColumnType::Int32 => f.write_str("Int32"),
+            ColumnType::Int64 => f.write_str("Int64"),
+            ColumnType::Float32 => f.write_str("Float32"),
+            ColumnType::Float64 => f.write_str("Float64"),
+            ColumnType::String | ColumnType::Json => f.write_str("String"),
+            ColumnType::FixedString(n) => write!(f, "FixedString({n})"),
+            ColumnType::LowCardinalityString => f.write_str("LowCardinality(String)"),
+            ColumnType::Uuid => f.write_str("UUID"),
+            ColumnType::Date32 => f.write_str("Date32"),
+            ColumnType::DateTime64(p) => write!(f, "DateTime64({p}, 'UTC')"),
+            ColumnType::Decimal { precision, scale } => write!(f, "Decimal({precision}, {scale})"),
+            ColumnType::Nullable(inner) => write!(f, "Nullable({inner})"),
+            ColumnType::Array(inner) => write!(f, "Array({inner})"),
+            ColumnType::Map(inner) => write!(f, "Map(String, {inner})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Avro field `{field}`: {reason}")]
+pub struct UnsupportedSchema {
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column `{column}` ({column_type}): {reason}")]
+pub struct ConvertError {
+    pub column: String,
+    pub column_type: String,
+    pub reason: String,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub column_type: ColumnType,
+}
+
+/// The columns for the fields of an Avro record schema, in field order.
+pub fn columns_of(schema: &Schema) -> Result<Vec<Column>, UnsupportedSchema> {
+    let Schema::Record(record) = schema else {
+        return Err(UnsupportedSchema {
+            field: "<root>".into(),
+            reason: "the value schema must be a record".into(),
+        });
+    };
+    record
+        .fields
+        .iter()
+        .map(|f| {
+            Ok(Column {
+                name: f.name.clone(),
+                column_type: column_type(&f.schema).map_err(|reason| UnsupportedSchema {
+                    field: f.name.clone(),
+                    reason,
+                })?,
+            })
+        })
+        .collect()
+}
+
+fn column_type(schema: &Schema) -> Result<ColumnType, String> {
+    Ok(match schema {
+        Schema::Boolean => ColumnType::Bool,
+        Schema::Int => ColumnType::Int32,
+        Schema::Long => ColumnType::Int64,
+        Schema::Float => ColumnType::Float32,
+        Schema::Double => ColumnType::Float64,
+        Schema::String | Schema::Bytes => ColumnType::String,
+        Schema::Fixed(f) => ColumnType::FixedString(f.size),
+        Schema::Enum(_) => ColumnType::LowCardinalityString,
+        Schema::Uuid(_) => ColumnType::Uuid,
+        Schema::Date => ColumnType::Date32,
+        Schema::TimeMillis => ColumnType::Int32,
+        Schema::TimeMicros => ColumnType::Int64,
+        Schema::TimestampMillis | Schema::LocalTimestampMillis => ColumnType::DateTime64(3),
+        Schema::TimestampMicros | Schema::LocalTimestampMicros => ColumnType::DateTime64(6),
+        Schema::TimestampNanos | Schema::LocalTimestampNanos => ColumnType::DateTime64(9),
+        Schema::Decimal(d) if d.precision <= 38 => ColumnType::Decimal {
+            precision: d.precision,
+            scale: d.scale,
+        },
+        Schema::Decimal(d) => return Err(format!("decimal precision {} is above 38", d.precision)),
+        Schema::Array(a) => ColumnType::Array(Box::new(column_type(&a.items)?)),
+        Schema::Map(m) => ColumnType::Map(Box::new(column_type(&m.types)?)),
+        Schema::Record(_) => ColumnType::Json,
+        Schema::Union(u) => {
+            let non_null: Vec<&Schema> = u.variants().iter().filter(|s| **s != Schema::Null).collect();
+            match non_null.as_slice() {
+                [only] => {
+                    let inner = column_type(only)?;
+                    match inner {
+                        // ClickHouse cannot wrap these in Nullable: null becomes the empty value.
+                        ColumnType::Array(_) | ColumnType::Map(_) => inner,
+                        other => ColumnType::Nullable(Box::new(other)),
+                    }
+                }
+                _ => return Err("unions other than [\"null\", T] are not supported".into()),
+            }
+        }
+        other => return Err(format!("Avro type {other:?} has no ClickHouse mapping")),
+    })
+}
+
+/// Appends `value` to `out` in RowBinary for `column_type`.
+pub fn encode(column: &Column, value: &Value, out: &mut Vec<u8>) -> Result<(), ConvertError> {
+    encode_value(&column.column_type, value, out).map_err(|reason| ConvertError {
+        column: column.name.clone(),
+        column_type: column.column_type.to_string(),
+        reason,
+    })
+}
+
+/// Appends the value a column takes when the record has no such field
+/// (NULL, or the empty value of a non-nullable column).
+pub fn encode_default(column_type: &ColumnType, out: &mut Vec<u8>) {
+    match column_type {
+        ColumnType::Nullable(_) => out.push(1),
+        ColumnType::Bool => out.push(0),
+        ColumnType::Int32 | ColumnType::Float32 | ColumnType::Date32 => out.extend_from_slice(&[0; 4]),
+        ColumnType::Int64 | ColumnType::Float64 | ColumnType::DateTime64(_) => out.extend_from_slice(&[0; 8]),
+        ColumnType::String | ColumnType::Json | ColumnType::LowCardinalityString => out.push(0),
+        ColumnType::FixedString(n) => out.extend(std::iter::repeat_n(0, *n)),
+        ColumnType::Uuid => out.extend_from_slice(&[0; 16]),
+        ColumnType::Decimal { precision, .. } => out.extend(std::iter::repeat_n(0, decimal_width(*precision))),
+        ColumnType::Array(_) | ColumnType::Map(_) => out.push(0),
+    }
+}
+
+fn decimal_width(precision: usize) -> usize {
+    match precision {
+        0..=9 => 4,
+        10..=18 => 8,
+        _ => 16,
+    }
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn bytes(b: &[u8], out: &mut Vec<u8>) {
+    varint(b.len() as u64, out);
+    out.extend_from_slice(b);
+}
+
+fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    // A union branch is encoded as its value (the null branch only fits Nullable).
+    if let Value::Union(_, inner) = value {
+        return encode_value(t, inner, out);
+    }
+    match (t, value) {
+        (ColumnType::Nullable(_), Value::Null) => out.push(1),
+        (ColumnType::Nullable(inner), v) => {
+            out.push(0);
+            encode_value(inner, v, out)?;
+        }
+        (ColumnType::Array(_) | ColumnType::Map(_), Value::Null) => out.push(0),
+        (ColumnType::Bool, Value::Boolean(b)) => out.push(*b as u8),
+        (ColumnType::Int32, Value::Int(i) | Value::TimeMillis(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (ColumnType::Int64, Value::Long(i) | Value::TimeMicros(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (ColumnType::Int64, Value::Int(i)) => out.extend_from_slice(&i64::from(*i).to_le_bytes()),
+        (ColumnType::Float32, Value::Float(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (ColumnType::Float64, Value::Double(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (ColumnType::Float64, Value::Float(x)) => out.extend_from_slice(&f64::from(*x).to_le_bytes()),
+        (ColumnType::String | ColumnType::LowCardinalityString, Value::String(s) | Value::Enum(_, s)) => {
+            bytes(s.as_bytes(), out)
+        }
+        (ColumnType::String, Value::Bytes(b)) => bytes(b, out),
+        (ColumnType::FixedString(n), Value::Fixed(len, b)) if len == n => out.extend_from_slice(b),
+        (ColumnType::Uuid, Value::Uuid(u)) => {
+            // RowBinary UUID: the two 64-bit halves, each little-endian.
+            let (high, low) = u.as_u64_pair();
+            out.extend_from_slice(&high.to_le_bytes());
+            out.extend_from_slice(&low.to_le_bytes());
+        }
+        (ColumnType::Date32, Value::Date(d)) => out.extend_from_slice(&d.to_le_bytes()),
+        (
+            ColumnType::DateTime64(_),
+            Value::TimestampMillis(t)
+            | Value::TimestampMicros(t)
+            | Value::TimestampNanos(t)
+            | Value::LocalTimestampMillis(t)
+            | Value::LocalTimestampMicros(t)
+            | Value::LocalTimestampNanos(t),
+        ) => out.extend_from_slice(&t.to_le_bytes()),
+        (ColumnType::Decimal { precision, .. }, Value::Decimal(d)) => {
+            let be: Vec<u8> = Vec::try_from(d).map_err(|e| e.to_string())?;
+            let unscaled = be_twos_complement(&be)?;
+            match decimal_width(*precision) {
+                4 => out.extend_from_slice(&i32::try_from(unscaled).map_err(|_| "value exceeds the precision")?.to_le_bytes()),
+                8 => out.extend_from_slice(&i64::try_from(unscaled).map_err(|_| "value exceeds the precision")?.to_le_bytes()),
+                _ => out.extend_from_slice(&unscaled.to_le_bytes()),
+            }
+        }
+        (ColumnType::Array(inner), Value::Array(items)) => {
+            varint(items.len() as u64, out);
+            for item in items {
+                encode_value(inner, item, out)?;
+            }
+        }
+        (ColumnType::Map(inner), Value::Map(entries)) => {
+            varint(entries.len() as u64, out);
+            let mut sorted: Vec<_> = entries.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in sorted {
+                bytes(k.as_bytes(), out);
+                encode_value(inner, v, out)?;
+            }
+        }
+        (ColumnType::Json, record @ Value::Record(_)) => {
+            let json = serde_json::Value::try_from(record.clone()).map_err(|e| e.to_string())?;
+            bytes(json.to_string().as_bytes(), out);
+        }
+        (t, v) => return Err(format!("cannot store {} in {t}", value_kind(v))),
+    }
+    Ok(())
+}
+
+fn be_twos_complement(be: &[u8]) -> Result<i128, String> {
+    if be.len() > 16 {
+        return Err(format!("decimal of {} bytes exceeds Decimal(38)", be.len()));
+    }
+    let negative = be.first().is_some_and(|b| b & 0x80 != 0);
+    let mut buf = if negative { [0xFF; 16] } else { [0; 16] };
+    buf[16 - be.len()..].copy_from_slice(be);
+    Ok(i128::from_be_bytes(buf))
+}
+
+fn value_kind(v: &Value) -> String {
+    let debug = format!("{v:?}");
+    let name = debug.split(['(', ' ']).next().unwrap_or("value");
+    format!("an Avro {name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(fields: &str) -> Schema {
+        Schema::parse_str(&format!(r#"{{"type":"record","name":"R","fields":[{fields}]}}"#)).unwrap()
+    }
+
+    #[test]
+    fn clickstream_schema_maps_to_expected_columns() {
+        let s = schema(
+            r#"{"name":"ip","type":"string"},{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+               {"name":"product_type","type":["null","string"],"default":null},{"name":"userid","type":"int"},
+               {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
+               {"name":"tags","type":{"type":"array","items":"string"}},
+               {"name":"kind","type":{"type":"enum","name":"K","symbols":["A","B"]}}"#,
+        );
+        let types: Vec<String> = columns_of(&s).unwrap().iter().map(|c| format!("{} {}", c.name, c.column_type)).collect();
+        assert_eq!(
+            types,
+            [
+                "ip String",
+                "ts DateTime64(3, 'UTC')",
+                "product_type Nullable(String)",
+                "userid Int32",
+                "price Decimal(12, 2)",
+                "tags Array(String)",
+                "kind LowCardinality(String)"
+            ]
+        );
+    }
+
+    #[test]
+    fn row_binary_layout() {
+        let col = |t: ColumnType| Column {
+            name: "c".into(),
+            column_type: t,
+        };
+        let mut out = Vec::new();
+        encode(&col(ColumnType::Int64), &Value::Long(-2), &mut out).unwrap();
+        assert_eq!(out, (-2i64).to_le_bytes());
+        out.clear();
+        encode(&col(ColumnType::Nullable(Box::new(ColumnType::String))), &Value::Union(1, Box::new(Value::String("ab".into()))), &mut out).unwrap();
+        assert_eq!(out, [0, 2, b'a', b'b']);
+        out.clear();
+        encode(&col(ColumnType::Nullable(Box::new(ColumnType::String))), &Value::Union(0, Box::new(Value::Null)), &mut out).unwrap();
+        assert_eq!(out, [1]);
+        out.clear();
+        let d = apache_avro::Decimal::from((-12345i64).to_be_bytes().to_vec());
+        encode(&col(ColumnType::Decimal { precision: 12, scale: 2 }), &Value::Decimal(d), &mut out).unwrap();
+        assert_eq!(out, (-12345i64).to_le_bytes());
+    }
+
+    #[test]
+    fn mismatches_name_the_column_and_types() {
+        let column = Column {
+            name: "userid".into(),
+            column_type: ColumnType::Int32,
+        };
+        let err = encode(&column, &Value::String("x".into()), &mut Vec::new()).unwrap_err();
+        assert_eq!(err.column, "userid");
+        assert!(err.to_string().contains("cannot store an Avro String in Int32"), "{err}");
+        let narrow = Column {
+            name: "amount".into(),
+            column_type: ColumnType::Decimal { precision: 9, scale: 0 },
+        };
+        let big = apache_avro::Decimal::from(10_000_000_000i64.to_be_bytes().to_vec());
+        assert!(encode(&narrow, &Value::Decimal(big), &mut Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,351 @@
+//! An append-only ClickHouse table fed from one topic: created from the Avro
+//! value schema when missing (MergeTree with insert deduplication on), given
+//! new columns when the schema grows, and written in RowBinary with the
+//! batch's deduplication token.
+//!
+//! Guarantee: an insert either lands whole or not at all (one INSERT per
+//! batch, below `max_insert_block_size`), and a retried insert with the same
+//! token is dropped by ClickHouse. A table that cannot deduplicate (no
+//! `non_replicated_deduplication_window`, not Replicated) is refused at start,
+//! because exactly-once cannot hold on it.
+
+use super::columns::{Column, ColumnType, ConvertError, columns_of, encode, encode_default};
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use clickhouse::Client;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Kafka coordinates stored with each row when metadata columns are on.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordMeta<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
+const METADATA: [(&str, ColumnType); 4] = [
+    ("_topic", ColumnType::LowCardinalityString),
+    ("_partition", ColumnType::Int32),
+    ("_offset", ColumnType::Int64),
+    ("_timestamp", ColumnType::DateTime64(3)),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("ClickHouse unavailable or refused a statement on {table}: {reason}")]
+    ClickHouse { table: String, reason: String },
+    #[error("table {table}: {reason}")]
+    Unusable { table: String, reason: String },
+}
+
+impl TableError {
+    /// Worth retrying (a network or server failure) as opposed to a table that can never work.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TableError::ClickHouse { .. })
+    }
+}
+
+pub struct TableSettings {
+    pub metadata_columns: bool,
+    pub create: bool,
+    pub dedup_window: u64,
+}
+
+/// One target table and the rows of the batch being built for it.
+pub struct AppendTable {
+    client: Client,
+    /// `` `db`.`table` ``
+    name: String,
+    database: String,
+    table: String,
+    columns: Vec<Column>,
+    metadata_columns: bool,
+    /// Per schema version: for each table column, the index of the record field feeding it.
+    field_maps: HashMap<Uuid, Vec<Option<usize>>>,
+}
+
+pub fn quote(identifier: &str) -> String {
+    format!("`{}`", identifier.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+impl AppendTable {
+    /// Opens (creating if allowed and missing) `database.table` for records of `schema`.
+    pub async fn open(
+        client: Client,
+        database: &str,
+        table: &str,
+        schema: &Schema,
+        settings: &TableSettings,
+    ) -> Result<Self, TableError> {
+        let name = format!("{}.{}", quote(database), quote(table));
+        let unusable = |reason: String| TableError::Unusable {
+            table: name.clone(),
+            reason,
+        };
+        let fields = columns_of(schema).map_err(|e| unusable(e.to_string()))?;
+        let mut this = Self {
+            client,
+            name: name.clone(),
+            database: database.to_string(),
+            table: table.to_string(),
+            columns: Vec::new(),
+            metadata_columns: settings.metadata_columns,
+            field_maps: HashMap::new(),
+        };
+        if settings.create {
+            let mut defs: Vec<String> = fields.iter().map(|c| format!("{} {}", quote(&c.name), c.column_type)).collect();
+            if settings.metadata_columns {
+                defs.extend(METADATA.iter().map(|(n, t)| format!("{} {t}", quote(n))));
+            }
+            let order = if settings.metadata_columns { "(_topic, _partition, _offset)" } else { "tuple()" };
+            let ddl = format!(
+                "CREATE TABLE IF NOT EXISTS {name} ({}) ENGINE = MergeTree ORDER BY {order} \
+                 SETTINGS non_replicated_deduplication_window = {}",
+                defs.join(", "),
+                settings.dedup_window
+            );
+            this.execute(&ddl).await?;
+        }
+        this.check_deduplication().await?;
+        this.columns = this.describe().await?;
+        this.add_missing(&fields).await?;
+        for (meta, _) in METADATA.iter().filter(|_| settings.metadata_columns) {
+            if !this.columns.iter().any(|c| c.name == *meta) {
+                return Err(unusable(format!("metadata columns are on but the table has no `{meta}` column")));
+            }
+        }
+        Ok(this)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), TableError> {
+        self.client.query(sql).execute().await.map_err(|e| TableError::ClickHouse {
+            table: self.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn check_deduplication(&self) -> Result<(), TableError> {
+        let engine: Option<(String, String)> = self
+            .client
+            .query("SELECT engine, engine_full FROM system.tables WHERE database = ? AND name = ?")
+            .bind(&self.database)
+            .bind(&self.table)
+            .fetch_optional()
+            .await
+            .map_err(|e| TableError::ClickHouse {
+                table: self.name.clone(),
+                reason: e.to_string(),
+            })?;
+        let Some((engine, full)) = engine else {
+            return Err(TableError::Unusable {
+                table: self.name.clone(),
+                reason: "does not exist (and table creation is off)".into(),
+            });
+        };
+        let dedup = engine.starts_with("Replicated")
+            || engine.starts_with("Shared")
+            || full.split("non_replicated_deduplication_window = ").nth(1).is_some_and(|v| !v.starts_with('0'));
+        if !dedup {
+            return Err(TableError::Unusable {
+                table: self.name.clone(),
+                reason: format!(
+                    "engine {engine} does not deduplicate inserts, so a retried batch could be stored twice; \
+                     run `ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 1000` (or use a Replicated table)",
+                    self.name
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn describe(&self) -> Result<Vec<Column>, TableError> {
+        let rows: Vec<(String, String)> = self
+            .client
+            .query("SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY position")
+            .bind(&self.database)
+            .bind(&self.table)
+            .fetch_all()
+            .await
+            .map_err(|e| TableError::ClickHouse {
+                table: self.name.clone(),
+                reason: e.to_string(),
+            })?;
+        // Known columns keep their declared type text; we only need names to
+        // address them and our own mapping to encode them (checked on first use).
+        Ok(rows
+            .into_iter()
+            .map(|(name, type_text)| Column {
+                column_type: parse_type(&type_text),
+                name,
+            })
+            .collect())
+    }
+
+    /// Adds the schema's fields the table lacks, as nullable columns.
+    async fn add_missing(&mut self, fields: &[Column]) -> Result<(), TableError> {
+        for field in fields {
+            if self.columns.iter().any(|c| c.name == field.name) {
+                continue;
+            }
+            let column_type = match &field.column_type {
+                t @ (ColumnType::Nullable(_) | ColumnType::Array(_) | ColumnType::Map(_)) => t.clone(),
+                t => ColumnType::Nullable(Box::new(t.clone())),
+            };
+            self.execute(&format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {column_type}",
+                self.name,
+                quote(&field.name)
+            ))
+            .await?;
+            tracing::info!(table = %self.name, column = %field.name, %column_type, "added column for a new schema field");
+            self.columns.push(Column {
+                name: field.name.clone(),
+                column_type,
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes sure the columns of schema version `version_id` exist (schema evolution).
+    pub async fn accept_schema(&mut self, version_id: Uuid, schema: &Schema) -> Result<(), TableError> {
+        if self.field_maps.contains_key(&version_id) {
+            return Ok(());
+        }
+        let fields = columns_of(schema).map_err(|e| TableError::Unusable {
+            table: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+        self.add_missing(&fields).await?;
+        let map = self
+            .columns
+            .iter()
+            .map(|c| fields.iter().position(|f| f.name == c.name))
+            .collect();
+        self.field_maps.insert(version_id, map);
+        Ok(())
+    }
+
+    /// Appends one record as a RowBinary row to `out`. `accept_schema` must
+    /// have been called for `version_id`. On error `out` is unchanged.
+    pub fn encode_row(&self, version_id: Uuid, record: &Value, meta: RecordMeta<'_>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
+        let start = out.len();
+        let result = self.encode_row_inner(version_id, record, meta, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn encode_row_inner(&self, version_id: Uuid, record: &Value, meta: RecordMeta<'_>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
+        let Value::Record(fields) = record else {
+            return Err(ConvertError {
+                column: "<record>".into(),
+                column_type: "-".into(),
+                reason: "the value is not a record".into(),
+            });
+        };
+        let map = &self.field_maps[&version_id];
+        for (column, field) in self.columns.iter().zip(map) {
+            match (column.name.as_str(), field) {
+                (_, Some(i)) => encode(column, &fields[*i].1, out)?,
+                ("_topic", None) if self.metadata_columns => encode(column, &Value::String(meta.topic.into()), out)?,
+                ("_partition", None) if self.metadata_columns => encode(column, &Value::Int(meta.partition), out)?,
+                ("_offset", None) if self.metadata_columns => encode(column, &Value::Long(meta.offset), out)?,
+                ("_timestamp", None) if self.metadata_columns => {
+                    encode(column, &Value::TimestampMillis(meta.timestamp_ms), out)?
+                }
+                (_, None) => encode_default(&column.column_type, out),
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts the RowBinary `rows` in one INSERT carrying `token`.
+    pub async fn insert(&self, rows: Vec<u8>, token: &str) -> Result<(), TableError> {
+        let column_list: Vec<String> = self.columns.iter().map(|c| quote(&c.name)).collect();
+        let sql = format!("INSERT INTO {} ({}) FORMAT RowBinary", self.name, column_list.join(", "));
+        let fail = |e: clickhouse::error::Error| TableError::ClickHouse {
+            table: self.name.clone(),
+            reason: e.to_string(),
+        };
+        let mut insert = self
+            .client
+            .insert_formatted_with(sql)
+            .with_setting("insert_deduplicate", "1")
+            .with_setting("insert_deduplication_token", token);
+        insert.send(rows.into()).await.map_err(fail)?;
+        insert.end().await.map_err(fail)
+    }
+}
+
+/// The subset of ClickHouse type names we encode; anything else is written as
+/// if it were `String` and will be refused by ClickHouse on insert if wrong.
+fn parse_type(text: &str) -> ColumnType {
+    let inner = |prefix: &str| text.strip_prefix(prefix).and_then(|t| t.strip_suffix(')'));
+    if let Some(t) = inner("Nullable(") {
+        return ColumnType::Nullable(Box::new(parse_type(t)));
+    }
+    if let Some(t) = inner("Array(") {
+        return ColumnType::Array(Box::new(parse_type(t)));
+    }
+    if let Some(t) = inner("Map(String, ") {
+        return ColumnType::Map(Box::new(parse_type(t)));
+    }
+    if let Some(t) = inner("FixedString(") {
+        return ColumnType::FixedString(t.parse().unwrap_or(0));
+    }
+    if let Some(t) = inner("DateTime64(") {
+        return ColumnType::DateTime64(t.split(',').next().and_then(|p| p.trim().parse().ok()).unwrap_or(3));
+    }
+    if let Some(t) = inner("Decimal(") {
+        let mut parts = t.split(',').map(|p| p.trim().parse().unwrap_or(0));
+        return ColumnType::Decimal {
+            precision: parts.next().unwrap_or(38),
+            scale: parts.next().unwrap_or(0),
+        };
+    }
+    match text {
+        "Bool" | "UInt8" => ColumnType::Bool,
+        "Int32" => ColumnType::Int32,
+        "Int64" => ColumnType::Int64,
+        "Float32" => ColumnType::Float32,
+        "Float64" => ColumnType::Float64,
+        "UUID" => ColumnType::Uuid,
+        "Date32" => ColumnType::Date32,
+        "LowCardinality(String)" => ColumnType::LowCardinalityString,
+        _ => ColumnType::String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip() {
+        for t in [
+            "Int64",
+            "Nullable(String)",
+            "DateTime64(3, 'UTC')",
+            "Decimal(12, 2)",
+            "Array(Int32)",
+            "Map(String, Float64)",
+            "LowCardinality(String)",
+            "FixedString(4)",
+        ] {
+            assert_eq!(parse_type(t).to_string(), t);
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote("a`b"), "`a\\`b`");
+        assert_eq!(quote("clicks"), "`clicks`");
+    }
+}
