@@ -3,6 +3,7 @@
 //! stops the service at start (exit code 2).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use shared::config::{
     ClickHouseConfig, ConfigError, GlueConfig, KafkaConfig, MetricsConfig, RedisConfig, Validate, invalid, key,
 };
@@ -20,6 +21,8 @@ pub struct SinkConfig {
     pub clickhouse: ClickHouseConfig,
     pub state: StateConfig,
     pub consumer: ConsumerConfig,
+    #[serde(default)]
+    pub apply: ApplyConfig,
     #[serde(default = "default_metrics")]
     pub metrics: MetricsConfig,
 }
@@ -60,6 +63,68 @@ pub struct ConsumerConfig {
     /// ... or when its first record has waited this long.
     #[serde(default = "default_batch_max_wait_ms")]
     pub batch_max_wait_ms: u64,
+    /// `none`: a record that cannot be decoded or converted stops its partition.
+    /// `all`: it goes to `dlq_topic` with the reason, and the partition moves on.
+    #[serde(default)]
+    pub errors_tolerance: ErrorsTolerance,
+    /// Dead-letter topic (required with `errors_tolerance = "all"`).
+    #[serde(default)]
+    pub dlq_topic: Option<String>,
+    /// Where a partition without state or committed offset starts.
+    #[serde(default)]
+    pub auto_offset_reset: OffsetReset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorsTolerance {
+    #[default]
+    None,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+/// How topics become ClickHouse tables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyConfig {
+    /// Topic → table; a topic not listed goes to a table named like the topic.
+    #[serde(default)]
+    pub tables: BTreeMap<String, String>,
+    /// Create missing tables from the Avro schema (else they must exist).
+    #[serde(default = "default_true")]
+    pub create_tables: bool,
+    /// Add `_topic`, `_partition`, `_offset`, `_timestamp` columns to created tables.
+    #[serde(default)]
+    pub metadata_columns: bool,
+    /// `non_replicated_deduplication_window` of created tables (inserts remembered for dedup).
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window: u64,
+}
+
+impl Default for ApplyConfig {
+    fn default() -> Self {
+        Self {
+            tables: BTreeMap::new(),
+            create_tables: true,
+            metadata_columns: false,
+            dedup_window: default_dedup_window(),
+        }
+    }
+}
+
+impl ApplyConfig {
+    /// The table for `topic`.
+    pub fn table_for(&self, topic: &str) -> String {
+        self.tables.get(topic).cloned().unwrap_or_else(|| topic.replace(['.', '-'], "_"))
+    }
 }
 
 impl Validate for SinkConfig {
@@ -69,6 +134,12 @@ impl Validate for SinkConfig {
         self.clickhouse.validate(&key(prefix, "clickhouse"))?;
         self.state.validate(&key(prefix, "state"))?;
         self.consumer.validate(&key(prefix, "consumer"))?;
+        if self.apply.dedup_window == 0 {
+            return Err(invalid(
+                key(prefix, "apply.dedup_window"),
+                "must be at least 1: without insert deduplication a retried batch could be stored twice",
+            ));
+        }
         self.metrics.validate(&key(prefix, "metrics"))
     }
 }
@@ -104,10 +175,22 @@ impl Validate for ConsumerConfig {
         if self.batch_max_wait_ms == 0 {
             return Err(invalid(key(prefix, "batch_max_wait_ms"), "must be at least 1"));
         }
+        if self.errors_tolerance == ErrorsTolerance::All && self.dlq_topic.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid(
+                key(prefix, "dlq_topic"),
+                "required when errors_tolerance = \"all\" (bad records must go somewhere)",
+            ));
+        }
         Ok(())
     }
 }
 
+fn default_true() -> bool {
+    true
+}
+fn default_dedup_window() -> u64 {
+    1_000
+}
 fn default_keepermap_table() -> String {
     "ingest_sink_state".into()
 }

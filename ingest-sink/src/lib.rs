@@ -1,9 +1,18 @@
 //! `ingest-sink`: Kafka → ClickHouse, exactly once per topic-partition.
 //!
-//! Today this crate holds the service's configuration; the consumer, the
-//! exactly-once state machine and the state stores arrive with the sink issue.
+//! * [`consumer`]: the service loop (group membership, state-driven seeks, batching);
+//! * [`exactly_once`]: the pure batch classification; [`apply`]: its effects;
+//! * [`state`]: the state stores (Redis, KeeperMap, memory) with fencing;
+//! * [`clickhouse`]: column mapping, RowBinary, deduplicated inserts;
+//! * [`dlq`]: the dead-letter queue; [`retry`]: backoff; [`faults`]: crash points for tests.
 
+pub mod apply;
+pub mod batch;
 pub mod clickhouse;
 pub mod config;
+pub mod consumer;
+pub mod dlq;
 pub mod exactly_once;
+pub mod faults;
+pub mod retry;
 pub mod state;

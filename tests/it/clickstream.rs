@@ -4,7 +4,7 @@
 //! and the schema is registered once.
 
 use clap::Parser;
-use integration_tests::{Stack, unique_name};
+use integration_tests::{Stack, TEST_REGISTRY, unique_name};
 use producer_sim::clickstream::model::ClickEvent;
 use producer_sim::clickstream::{self, options::ClickstreamArgs};
 use rdkafka::Message;
@@ -60,11 +60,11 @@ async fn every_event_arrives_once_decodes_and_keeps_user_order() {
     const EVENTS: usize = 20_000;
     let stack = Stack::get();
     let topic = unique_name("clicks");
-    let registry = unique_name("clicks-registry");
+    let registry = TEST_REGISTRY;
     let args = clickstream_args(&[
         "--topic", &topic, "--events", "20000", "--no-delay", "--users", "300", "--threads", "2", "--partitions", "3",
     ]);
-    let summary = clickstream::run(&args, &stack.kafka_config(), &stack.glue_config(&registry), Arc::new(AtomicBool::new(false)))
+    let summary = clickstream::run(&args, &stack.kafka_config(), &stack.glue_config(registry), Arc::new(AtomicBool::new(false)))
         .await
         .unwrap();
     assert_eq!((summary.sent, summary.delivered, summary.failed), (EVENTS as u64, EVENTS as u64, 0), "{}", summary.render());
@@ -72,7 +72,7 @@ async fn every_event_arrives_once_decodes_and_keeps_user_order() {
 
     let records = read_all(stack, &topic, EVENTS).await;
     let decoder = GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(
-        GlueRegistry::connect(&stack.glue_config(&registry)).await,
+        GlueRegistry::connect(&stack.glue_config(registry)).await,
     )));
     let mut seqs = BTreeSet::new();
     let mut by_user: BTreeMap<i32, Vec<(i32, i64, ClickEvent)>> = BTreeMap::new();
@@ -107,7 +107,7 @@ async fn every_event_arrives_once_decodes_and_keeps_user_order() {
         .glue_client()
         .await
         .get_schema()
-        .schema_id(aws_sdk_glue::types::SchemaId::builder().registry_name(&registry).schema_name(&topic).build())
+        .schema_id(aws_sdk_glue::types::SchemaId::builder().registry_name(registry).schema_name(&topic).build())
         .send()
         .await
         .unwrap();

@@ -2,7 +2,7 @@
 //! (an independent Avro implementation reads them), every kind of bad input
 //! is its own error, and schema evolution follows the compatibility rule.
 
-use integration_tests::{Stack, repo_root, unique_name};
+use integration_tests::{Stack, TEST_REGISTRY, repo_root, unique_name};
 use producer_sim::clickstream::model::{CLICK_EVENT_SCHEMA, ClickEvent, User};
 use rand::SeedableRng;
 use shared::glue::{
@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 async fn registry(stack: &Stack) -> GlueRegistry {
-    let registry = GlueRegistry::connect(&stack.glue_config(&unique_name("serde-registry"))).await;
+    let registry = GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await;
     registry.ensure_registry().await.unwrap();
     registry
 }

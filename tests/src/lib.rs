@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The Glue registry the tests share. Glue (and moto) cap registries per
+/// account at 10, so tests isolate themselves by schema name, not registry.
+pub const TEST_REGISTRY: &str = "integration-tests";
+
 /// Endpoints of the running local stack.
 #[derive(Debug, Clone)]
 pub struct Stack {

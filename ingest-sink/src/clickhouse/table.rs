@@ -189,50 +189,73 @@ impl AppendTable {
 
     /// Adds the schema's fields the table lacks, as nullable columns.
     async fn add_missing(&mut self, fields: &[Column]) -> Result<(), TableError> {
-        for field in fields {
-            if self.columns.iter().any(|c| c.name == field.name) {
-                continue;
-            }
-            let column_type = match &field.column_type {
-                t @ (ColumnType::Nullable(_) | ColumnType::Array(_) | ColumnType::Map(_)) => t.clone(),
-                t => ColumnType::Nullable(Box::new(t.clone())),
-            };
-            self.execute(&format!(
-                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {column_type}",
-                self.name,
-                quote(&field.name)
-            ))
-            .await?;
-            tracing::info!(table = %self.name, column = %field.name, %column_type, "added column for a new schema field");
-            self.columns.push(Column {
-                name: field.name.clone(),
-                column_type,
-            });
+        for column in self.missing(fields) {
+            self.add_column(&column).await?;
+            self.columns.push(column);
         }
         Ok(())
     }
 
-    /// Makes sure the columns of schema version `version_id` exist (schema evolution).
-    pub async fn accept_schema(&mut self, version_id: Uuid, schema: &Schema) -> Result<(), TableError> {
-        if self.field_maps.contains_key(&version_id) {
-            return Ok(());
-        }
+    /// The columns `fields` need that the table lacks, typed as they will be added.
+    fn missing(&self, fields: &[Column]) -> Vec<Column> {
+        fields
+            .iter()
+            .filter(|f| !self.columns.iter().any(|c| c.name == f.name))
+            .map(|f| Column {
+                name: f.name.clone(),
+                column_type: match &f.column_type {
+                    t @ (ColumnType::Nullable(_) | ColumnType::Array(_) | ColumnType::Map(_)) => t.clone(),
+                    t => ColumnType::Nullable(Box::new(t.clone())),
+                },
+            })
+            .collect()
+    }
+
+    async fn add_column(&self, column: &Column) -> Result<(), TableError> {
+        self.execute(&format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
+            self.name,
+            quote(&column.name),
+            column.column_type
+        ))
+        .await?;
+        tracing::info!(table = %self.name, column = %column.name, column_type = %column.column_type, "added column for a new schema field");
+        Ok(())
+    }
+
+    /// Whether rows of schema version `version_id` can be encoded already.
+    pub fn knows(&self, version_id: Uuid) -> bool {
+        self.field_maps.contains_key(&version_id)
+    }
+
+    /// Adds the columns of schema version `version_id` that the table lacks
+    /// (schema evolution); call [`Self::adopt_schema`] afterwards.
+    pub async fn prepare_schema(&self, schema: &Schema) -> Result<Vec<Column>, TableError> {
         let fields = columns_of(schema).map_err(|e| TableError::Unusable {
             table: self.name.clone(),
             reason: e.to_string(),
         })?;
-        self.add_missing(&fields).await?;
+        let missing = self.missing(&fields);
+        for column in &missing {
+            self.add_column(column).await?;
+        }
+        Ok(missing)
+    }
+
+    /// Records the columns added for `schema` and how its fields map to columns.
+    pub fn adopt_schema(&mut self, version_id: Uuid, schema: &Schema, added: Vec<Column>) {
+        self.columns.extend(added);
+        let fields = columns_of(schema).unwrap_or_default();
         let map = self
             .columns
             .iter()
             .map(|c| fields.iter().position(|f| f.name == c.name))
             .collect();
         self.field_maps.insert(version_id, map);
-        Ok(())
     }
 
-    /// Appends one record as a RowBinary row to `out`. `accept_schema` must
-    /// have been called for `version_id`. On error `out` is unchanged.
+    /// Appends one record as a RowBinary row to `out`. [`Self::adopt_schema`]
+    /// must have been called for `version_id`. On error `out` is unchanged.
     pub fn encode_row(&self, version_id: Uuid, record: &Value, meta: RecordMeta<'_>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
         let start = out.len();
         let result = self.encode_row_inner(version_id, record, meta, out);
@@ -279,7 +302,14 @@ impl AppendTable {
             .insert_formatted_with(sql)
             .with_setting("insert_deduplicate", "1")
             .with_setting("insert_deduplication_token", token);
-        insert.send(rows.into()).await.map_err(fail)?;
+        let mut rows = bytes::Bytes::from(rows);
+        if crate::faults::is_armed("mid_insert") && rows.len() > 1 {
+            // Crash tests: the server has received part of the rows when the process dies.
+            insert.send(rows.split_to(rows.len() / 2)).await.map_err(fail)?;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            crate::faults::point("mid_insert");
+        }
+        insert.send(rows).await.map_err(fail)?;
         insert.end().await.map_err(fail)
     }
 }

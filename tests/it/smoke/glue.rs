@@ -41,4 +41,7 @@ async fn registry_schema_and_version_round_trip() {
         .await
         .unwrap();
     assert_eq!(by_definition.schema_version_id(), Some(version_id.as_str()));
+
+    // Registries are capped at 10 per account: leave none behind.
+    glue.delete_registry().registry_id(RegistryId::builder().registry_name(&registry).build()).send().await.unwrap();
 }

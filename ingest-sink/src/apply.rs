@@ -1,0 +1,267 @@
+//! Applying one batch of one partition to ClickHouse, exactly once.
+//!
+//! Order of effects for each range the plan inserts: decode and convert every
+//! record (bad ones to the dead-letter queue, acknowledged), store `BEFORE`,
+//! insert with `insert_deduplication_token = topic:partition:min:max`, store
+//! `AFTER`. The caller commits the Kafka offset afterwards. A crash between
+//! any two steps is repaired on restart by [`crate::exactly_once::plan`]; the
+//! named fault points (`after_read`, `after_before`, `mid_insert`,
+//! `after_insert`, `after_after`) let tests crash exactly there.
+
+use crate::batch::{Batch, Record};
+use crate::clickhouse::table::{AppendTable, RecordMeta, TableError, TableSettings};
+use crate::config::ErrorsTolerance;
+use crate::dlq::{DeadKind, DeadLetterQueue};
+use crate::exactly_once::{InvalidBatch, OffsetRange, PartitionState, Phase, Step, plan};
+use crate::faults;
+use crate::retry::{Gave, RetryPolicy};
+use crate::state::{Fence, PartitionKey, StateError, StateStore};
+use clickhouse::Client;
+use shared::glue::{DecodeError, GlueAvroDecoder};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Another consumer owns the partition now; drop the batch.
+    #[error(transparent)]
+    Fenced(StateError),
+    /// The partition cannot continue; it is paused until an operator acts.
+    #[error("partition {key} stopped at offsets {range}: {reason}")]
+    Stop {
+        key: PartitionKey,
+        range: OffsetRange,
+        reason: String,
+    },
+    /// Shutdown was requested while waiting on a dependency; nothing was marked done.
+    #[error("shutdown requested while applying {0}")]
+    Shutdown(PartitionKey),
+}
+
+/// Counts exposed as metrics.
+#[derive(Default)]
+pub struct ApplyCounters {
+    pub batches_inserted: AtomicU64,
+    pub rows_inserted: AtomicU64,
+    pub ranges_skipped: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub insert_nanos: AtomicU64,
+}
+
+pub struct BatchApplier {
+    pub store: Arc<dyn StateStore>,
+    pub decoder: GlueAvroDecoder,
+    pub client: Client,
+    pub database: String,
+    pub table_for: Box<dyn Fn(&str) -> String + Send + Sync>,
+    pub table_settings: TableSettings,
+    pub tolerance: ErrorsTolerance,
+    pub dlq: Option<DeadLetterQueue>,
+    pub retry: RetryPolicy,
+    pub counters: Arc<ApplyCounters>,
+    pub tables: HashMap<String, AppendTable>,
+}
+
+/// One record's fate within an insert.
+enum Converted {
+    Row,
+    Dead(DeadKind, String),
+    /// A tombstone (no value): nothing to append.
+    Empty,
+}
+
+impl BatchApplier {
+    pub async fn apply(&mut self, batch: &Batch, fence: Fence) -> Result<(), ApplyError> {
+        let key = &batch.key;
+        faults::point("after_read");
+        let state = self
+            .retry
+            .run(&format!("loading state of {key}"), || self.store.load(key), StateError::is_transient)
+            .await
+            .map_err(|e| self.state_failure(key, batch.range, e))?;
+        let steps = plan(state, batch.range).map_err(|e: InvalidBatch| ApplyError::Stop {
+            key: key.clone(),
+            range: batch.range,
+            reason: e.to_string(),
+        })?;
+        for step in steps {
+            match step {
+                Step::Skip { range, why } => {
+                    tracing::debug!(%key, %range, ?why, "already applied: skipped");
+                    self.counters.ranges_skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                Step::DeadLetter { range, reason } => {
+                    for record in records_in(batch, range) {
+                        self.dead_letter(key, range, record, DeadKind::UnrecoverableBatch, &reason).await?;
+                    }
+                }
+                Step::Insert { range, .. } => self.insert(batch, range, fence).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert(&mut self, batch: &Batch, range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
+        let key = &batch.key;
+        let mut rows = Vec::with_capacity(batch.records.len() * 64);
+        let mut row_count = 0u64;
+        for record in records_in(batch, range) {
+            match self.convert(key, range, record, &mut rows).await? {
+                Converted::Row => row_count += 1,
+                Converted::Empty => {}
+                Converted::Dead(kind, reason) => self.dead_letter(key, range, record, kind, &reason).await?,
+            }
+        }
+        if row_count > 0 {
+            self.set_state(key, range, fence, Phase::Before).await?;
+            faults::point("after_before");
+            let token = format!("{}:{}:{}:{}", key.topic, key.partition, range.min, range.max);
+            let table = self.tables.get(&key.topic).expect("a converted row opened its table");
+            let started = std::time::Instant::now();
+            self.retry
+                .run(
+                    &format!("inserting {key} {range} into {}", table.name()),
+                    || table.insert(rows.clone(), &token),
+                    TableError::is_transient,
+                )
+                .await
+                .map_err(|e| self.table_failure(key, range, e))?;
+            self.counters.insert_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.counters.batches_inserted.fetch_add(1, Ordering::Relaxed);
+            self.counters.rows_inserted.fetch_add(row_count, Ordering::Relaxed);
+            faults::point("after_insert");
+        }
+        self.set_state(key, range, fence, Phase::After).await?;
+        faults::point("after_after");
+        Ok(())
+    }
+
+    /// Decodes `record` and appends its row; decoding errors that retrying cannot fix become dead letters.
+    async fn convert(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record, rows: &mut Vec<u8>) -> Result<Converted, ApplyError> {
+        let Some(payload) = record.payload.as_deref() else {
+            return Ok(Converted::Empty);
+        };
+        let decoded = self
+            .retry
+            .run(&format!("decoding {key}@{}", record.offset), || self.decoder.decode(payload), DecodeError::is_transient)
+            .await;
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(Gave::Up(e)) => return Ok(Converted::Dead(DeadKind::Decode, e.to_string())),
+            Err(Gave::Shutdown(_)) => return Err(ApplyError::Shutdown(key.clone())),
+        };
+        if !self.tables.contains_key(&key.topic) {
+            let table_name = (self.table_for)(&key.topic);
+            let (client, database, settings) = (&self.client, &self.database, &self.table_settings);
+            let table = self
+                .retry
+                .run(
+                    &format!("opening table {table_name}"),
+                    || AppendTable::open(client.clone(), database, &table_name, &decoded.schema.schema, settings),
+                    TableError::is_transient,
+                )
+                .await
+                .map_err(|e| self.table_failure(key, range, e))?;
+            self.tables.insert(key.topic.clone(), table);
+        }
+        let schema = &decoded.schema;
+        if !self.tables[&key.topic].knows(schema.version_id) {
+            let table = &self.tables[&key.topic];
+            let added = self
+                .retry
+                .run(
+                    &format!("adding columns of schema {}", schema.version_id),
+                    || table.prepare_schema(&schema.schema),
+                    TableError::is_transient,
+                )
+                .await
+                .map_err(|e| self.table_failure(key, range, e))?;
+            let table = self.tables.get_mut(&key.topic).expect("opened above");
+            table.adopt_schema(schema.version_id, &schema.schema, added);
+        }
+        let meta = RecordMeta {
+            topic: &key.topic,
+            partition: key.partition,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+        };
+        let table = &self.tables[&key.topic];
+        Ok(match table.encode_row(schema.version_id, &decoded.value, meta, rows) {
+            Ok(()) => Converted::Row,
+            Err(e) => Converted::Dead(DeadKind::Convert, e.to_string()),
+        })
+    }
+
+    async fn dead_letter(
+        &self,
+        key: &PartitionKey,
+        range: OffsetRange,
+        record: &Record,
+        kind: DeadKind,
+        reason: &str,
+    ) -> Result<(), ApplyError> {
+        let stop = |reason: String| ApplyError::Stop {
+            key: key.clone(),
+            range,
+            reason,
+        };
+        let dlq = match (&self.dlq, self.tolerance) {
+            (Some(dlq), ErrorsTolerance::All) => dlq,
+            _ => {
+                return Err(stop(format!(
+                    "record at offset {} cannot be applied ({}: {reason}); errors_tolerance = none, so the partition stops here. \
+                     Fix the data or the table, or set errors_tolerance = \"all\" with a dlq_topic to divert such records",
+                    record.offset,
+                    kind.as_str()
+                )));
+            }
+        };
+        self.retry
+            .run(
+                &format!("writing {key}@{} to the dead-letter queue {}", record.offset, dlq.topic()),
+                || dlq.send(&key.topic, key.partition, record, kind, reason),
+                |_| true,
+            )
+            .await
+            .map_err(|_| ApplyError::Shutdown(key.clone()))?;
+        self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn set_state(&self, key: &PartitionKey, range: OffsetRange, fence: Fence, phase: Phase) -> Result<(), ApplyError> {
+        let state = PartitionState { range, phase };
+        self.retry
+            .run(&format!("storing state {phase:?} {range} of {key}"), || self.store.store(key, fence, state), StateError::is_transient)
+            .await
+            .map_err(|e| self.state_failure(key, range, e))
+    }
+
+    fn state_failure(&self, key: &PartitionKey, range: OffsetRange, gave: Gave<StateError>) -> ApplyError {
+        match gave {
+            Gave::Up(e @ StateError::Fenced { .. }) => ApplyError::Fenced(e),
+            Gave::Up(e) => ApplyError::Stop {
+                key: key.clone(),
+                range,
+                reason: e.to_string(),
+            },
+            Gave::Shutdown(_) => ApplyError::Shutdown(key.clone()),
+        }
+    }
+
+    fn table_failure(&self, key: &PartitionKey, range: OffsetRange, gave: Gave<TableError>) -> ApplyError {
+        match gave {
+            Gave::Up(e) => ApplyError::Stop {
+                key: key.clone(),
+                range,
+                reason: e.to_string(),
+            },
+            Gave::Shutdown(_) => ApplyError::Shutdown(key.clone()),
+        }
+    }
+}
+
+fn records_in(batch: &Batch, range: OffsetRange) -> impl Iterator<Item = &Record> {
+    batch.records.iter().filter(move |r| r.offset >= range.min && r.offset <= range.max)
+}

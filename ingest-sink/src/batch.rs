@@ -1,0 +1,214 @@
+//! Per-partition batching: records of each topic-partition accumulate until
+//! `batch_max_rows` records or `batch_max_wait` since the first one.
+//!
+//! Guarantee for exactly-once: after an assignment whose state is `BEFORE
+//! [min, max]` (an insert that may not have finished), the first batch of
+//! that partition is re-formed with exactly the range `[min, max]` — it closes
+//! when an offset ≥ `max` arrives, never on size or time — so it carries the
+//! same deduplication token as the interrupted insert.
+
+use crate::exactly_once::OffsetRange;
+use crate::state::PartitionKey;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A Kafka record, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub timestamp_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub key: PartitionKey,
+    pub range: OffsetRange,
+    pub records: Vec<Record>,
+}
+
+struct Pending {
+    records: Vec<Record>,
+    first_at: Instant,
+}
+
+pub struct PartitionBatcher {
+    max_rows: usize,
+    max_wait: Duration,
+    pending: BTreeMap<PartitionKey, Pending>,
+    reform: BTreeMap<PartitionKey, OffsetRange>,
+}
+
+impl PartitionBatcher {
+    pub fn new(max_rows: usize, max_wait: Duration) -> Self {
+        Self {
+            max_rows,
+            max_wait,
+            pending: BTreeMap::new(),
+            reform: BTreeMap::new(),
+        }
+    }
+
+    /// The partition was (re)assigned; `reform` is the range of an unfinished insert.
+    pub fn assign(&mut self, key: &PartitionKey, reform: Option<OffsetRange>) {
+        self.pending.remove(key);
+        match reform {
+            Some(range) => self.reform.insert(key.clone(), range),
+            None => self.reform.remove(key),
+        };
+    }
+
+    /// The partition was revoked: whatever was pending is dropped (it was not applied).
+    pub fn revoke(&mut self, key: &PartitionKey) {
+        self.pending.remove(key);
+        self.reform.remove(key);
+    }
+
+    /// Adds a record; returns the batches it closes (at most two when it ends a re-formed batch).
+    pub fn push(&mut self, key: &PartitionKey, record: Record, now: Instant) -> Vec<Batch> {
+        let mut closed = Vec::new();
+        if let Some(target) = self.reform.get(key).copied() {
+            if record.offset <= target.max {
+                self.pending_mut(key, now).records.push(record.clone());
+                if record.offset < target.max {
+                    return closed;
+                }
+            }
+            // Offset `max` reached (or passed: records can be missing): the re-formed batch is complete.
+            self.reform.remove(key);
+            let records = self.pending.remove(key).map(|p| p.records).unwrap_or_default();
+            closed.push(Batch {
+                key: key.clone(),
+                range: target,
+                records,
+            });
+            if record.offset <= target.max {
+                return closed;
+            }
+        }
+        let max_rows = self.max_rows;
+        let pending = self.pending_mut(key, now);
+        pending.records.push(record);
+        if pending.records.len() >= max_rows {
+            closed.extend(self.take(key));
+        }
+        closed
+    }
+
+    /// Batches whose first record has waited `max_wait` (re-formed batches excepted).
+    pub fn due(&mut self, now: Instant) -> Vec<Batch> {
+        let due: Vec<PartitionKey> = self
+            .pending
+            .iter()
+            .filter(|(key, p)| !self.reform.contains_key(*key) && now.duration_since(p.first_at) >= self.max_wait)
+            .map(|(key, _)| key.clone())
+            .collect();
+        due.iter().filter_map(|key| self.take(key)).collect()
+    }
+
+    /// The time until the next batch is due, for the poll timeout.
+    pub fn next_due(&self, now: Instant) -> Option<Duration> {
+        self.pending
+            .iter()
+            .filter(|(key, _)| !self.reform.contains_key(*key))
+            .map(|(_, p)| (p.first_at + self.max_wait).saturating_duration_since(now))
+            .min()
+    }
+
+    fn pending_mut(&mut self, key: &PartitionKey, now: Instant) -> &mut Pending {
+        self.pending.entry(key.clone()).or_insert_with(|| Pending {
+            records: Vec::with_capacity(self.max_rows.min(100_000)),
+            first_at: now,
+        })
+    }
+
+    fn take(&mut self, key: &PartitionKey) -> Option<Batch> {
+        let pending = self.pending.remove(key)?;
+        let first = pending.records.first()?.offset;
+        let last = pending.records.last()?.offset;
+        Some(Batch {
+            key: key.clone(),
+            range: OffsetRange::new(first, last),
+            records: pending.records,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(offset: i64) -> Record {
+        Record {
+            offset,
+            key: None,
+            payload: Some(vec![offset as u8]),
+            timestamp_ms: 0,
+        }
+    }
+
+    fn offsets(batch: &Batch) -> Vec<i64> {
+        batch.records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn closes_on_size_and_on_time() {
+        let key = PartitionKey::new("t", 0);
+        let t0 = Instant::now();
+        let mut b = PartitionBatcher::new(3, Duration::from_millis(100));
+        assert!(b.push(&key, rec(0), t0).is_empty());
+        assert!(b.push(&key, rec(1), t0).is_empty());
+        let closed = b.push(&key, rec(2), t0);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].range, OffsetRange::new(0, 2));
+        assert!(b.push(&key, rec(3), t0).is_empty());
+        assert!(b.due(t0 + Duration::from_millis(99)).is_empty());
+        assert_eq!(b.next_due(t0 + Duration::from_millis(40)), Some(Duration::from_millis(60)));
+        let due = b.due(t0 + Duration::from_millis(100));
+        assert_eq!(offsets(&due[0]), [3]);
+        assert_eq!(b.next_due(t0), None);
+    }
+
+    #[test]
+    fn re_formed_batch_has_exactly_the_recorded_range() {
+        let key = PartitionKey::new("t", 1);
+        let t0 = Instant::now();
+        // Configured size 2, but the unfinished insert covered 10..=14.
+        let mut b = PartitionBatcher::new(2, Duration::from_millis(1));
+        b.assign(&key, Some(OffsetRange::new(10, 14)));
+        for offset in 10..14 {
+            assert!(b.push(&key, rec(offset), t0).is_empty());
+            assert!(b.due(t0 + Duration::from_secs(60)).is_empty(), "never closed on time");
+        }
+        let closed = b.push(&key, rec(14), t0);
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].range, offsets(&closed[0])), (OffsetRange::new(10, 14), vec![10, 11, 12, 13, 14]));
+        // Back to normal batching afterwards.
+        assert!(b.push(&key, rec(15), t0).is_empty());
+        assert_eq!(b.push(&key, rec(16), t0)[0].range, OffsetRange::new(15, 16));
+    }
+
+    #[test]
+    fn re_formed_batch_closes_when_its_last_offset_is_missing() {
+        let key = PartitionKey::new("t", 2);
+        let t0 = Instant::now();
+        let mut b = PartitionBatcher::new(100, Duration::from_secs(1));
+        b.assign(&key, Some(OffsetRange::new(10, 14)));
+        b.push(&key, rec(10), t0);
+        let closed = b.push(&key, rec(20), t0); // 11..=14 gone (retention, compaction)
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].range, offsets(&closed[0])), (OffsetRange::new(10, 14), vec![10]));
+        assert_eq!(b.due(t0 + Duration::from_secs(1))[0].range, OffsetRange::new(20, 20));
+    }
+
+    #[test]
+    fn revoke_drops_pending_records() {
+        let key = PartitionKey::new("t", 3);
+        let t0 = Instant::now();
+        let mut b = PartitionBatcher::new(100, Duration::from_millis(1));
+        b.push(&key, rec(0), t0);
+        b.revoke(&key);
+        assert!(b.due(t0 + Duration::from_secs(1)).is_empty());
+    }
+}

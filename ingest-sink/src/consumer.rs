@@ -1,0 +1,355 @@
+//! The sink service: a Kafka consumer group member (cooperative rebalancing,
+//! manual offsets) that batches each assigned partition and applies the
+//! batches through [`crate::apply::BatchApplier`].
+//!
+//! Guarantees: on every assignment the partition takes a new fence and the
+//! consumer seeks to where the state store says — the start of an unfinished
+//! insert (`BEFORE`: re-formed with the same range) or just after the last
+//! applied batch (`AFTER`) — not merely to Kafka's committed offset. Kafka
+//! offsets are committed only after `AFTER` is stored. A partition that
+//! cannot continue (`errors_tolerance = none`, an unusable table) is paused
+//! alone, loudly; the others keep flowing. SIGTERM finishes the batch in hand
+//! (or abandons it at a safe point) and leaves.
+
+use crate::apply::{ApplyCounters, ApplyError, BatchApplier};
+use crate::batch::{Batch, PartitionBatcher, Record};
+use crate::clickhouse::table::TableSettings;
+use crate::config::{OffsetReset, SinkConfig, StateStoreKind};
+use crate::dlq::DeadLetterQueue;
+use crate::exactly_once::{OffsetRange, Phase};
+use crate::retry::RetryPolicy;
+use crate::state::keepermap::KeeperMapStateStore;
+use crate::state::memory::MemoryStateStore;
+use crate::state::redis::RedisStateStore;
+use crate::state::{Fence, PartitionKey, StateError, StateStore};
+use anyhow::{Context, Result};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, client::OAuthToken, config::RDKafkaLogLevel, error::KafkaError};
+use shared::glue::{GlueAvroDecoder, GlueRegistry, GlueSchemaCache};
+use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A partition assignment change, produced in the rebalance callback and
+/// consumed by the main loop.
+#[derive(Debug)]
+enum Ownership {
+    Assigned {
+        key: PartitionKey,
+        fence: Fence,
+        reform: Option<OffsetRange>,
+    },
+    Revoked(PartitionKey),
+}
+
+/// librdkafka context of the sink: the shared Kafka context plus the
+/// state-driven seek on assignment.
+pub struct SinkContext {
+    kafka: KafkaContext,
+    store: Arc<dyn StateStore>,
+    retry: RetryPolicy,
+    runtime: tokio::runtime::Handle,
+    events: Mutex<Vec<Ownership>>,
+}
+
+impl ClientContext for SinkContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.kafka.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.kafka.error(error, reason);
+    }
+
+    fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.kafka.generate_oauth_token(config)
+    }
+}
+
+impl SinkContext {
+    /// Runs `future` to completion from librdkafka's (synchronous) callback.
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::block_in_place(|| self.runtime.block_on(future)),
+            Err(_) => self.runtime.block_on(future),
+        }
+    }
+
+    /// Takes a fence for each newly assigned partition and sets its start offset from the state.
+    fn prepare_assignment(&self, tpl: &mut TopicPartitionList) {
+        let mut events = Vec::new();
+        for element in tpl.elements() {
+            let key = PartitionKey::new(element.topic(), element.partition());
+            let taken = self.block_on(async {
+                let fence = self
+                    .retry
+                    .run(&format!("taking a fence for {key}"), || self.store.acquire(&key), StateError::is_transient)
+                    .await?;
+                let state = self
+                    .retry
+                    .run(&format!("loading state of {key}"), || self.store.load(&key), StateError::is_transient)
+                    .await?;
+                Ok::<_, crate::retry::Gave<StateError>>((fence, state))
+            });
+            match taken {
+                Ok((fence, state)) => {
+                    let (offset, reform) = match state {
+                        Some(s) if s.phase == Phase::Before => (Some(s.range.min), Some(s.range)),
+                        Some(s) => (Some(s.range.max + 1), None),
+                        None => (None, None),
+                    };
+                    tracing::info!(%key, fence, ?state, ?offset, "partition assigned");
+                    events.push((key, fence, reform, offset));
+                }
+                Err(e) => tracing::error!(%key, "cannot take over partition: {e:?}; it will not be consumed by this instance"),
+            }
+        }
+        for (key, fence, reform, offset) in events {
+            if let Some(offset) = offset {
+                let _ = tpl.set_partition_offset(&key.topic, key.partition, Offset::Offset(offset));
+            }
+            self.events.lock().expect("lock").push(Ownership::Assigned { key, fence, reform });
+        }
+    }
+}
+
+impl ConsumerContext for SinkContext {
+    fn rebalance(&self, base_consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(base_consumer.rebalance_protocol(), rdkafka::consumer::RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.prepare_assignment(tpl);
+                let result = if cooperative {
+                    base_consumer.incremental_assign(tpl)
+                } else {
+                    base_consumer.assign(tpl)
+                };
+                if let Err(e) = result {
+                    tracing::error!("assigning partitions failed: {e}");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                for element in tpl.elements() {
+                    let key = PartitionKey::new(element.topic(), element.partition());
+                    tracing::info!(%key, "partition revoked");
+                    self.events.lock().expect("lock").push(Ownership::Revoked(key));
+                }
+                let result = if cooperative {
+                    base_consumer.incremental_unassign(tpl)
+                } else {
+                    base_consumer.unassign()
+                };
+                if let Err(e) = result {
+                    tracing::error!("unassigning partitions failed: {e}");
+                }
+            }
+            other => tracing::error!("rebalance error: {other:?}"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // Not fatal: the state store, not the committed offset, says where to resume.
+            tracing::warn!("offset commit failed: {e}");
+        }
+    }
+}
+
+/// Opens the configured state store.
+pub async fn open_store(config: &SinkConfig, retry: &RetryPolicy) -> Result<Arc<dyn StateStore>> {
+    let group = &config.consumer.group_id;
+    Ok(match config.state.store {
+        StateStoreKind::Redis => {
+            let url = &config.state.redis.as_ref().expect("validated: redis store has a url").url;
+            let store = retry
+                .run("connecting to Redis", || RedisStateStore::connect(url, group), StateError::is_transient)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Arc::new(store)
+        }
+        StateStoreKind::Keepermap => {
+            let client = clickhouse_client(config);
+            let table = &config.state.keepermap_table;
+            let store = retry
+                .run(
+                    "opening the KeeperMap state table",
+                    || KeeperMapStateStore::open(client.clone(), table, group),
+                    StateError::is_transient,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Arc::new(store)
+        }
+        StateStoreKind::Memory => Arc::new(MemoryStateStore::new()),
+    })
+}
+
+pub fn clickhouse_client(config: &SinkConfig) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(&config.clickhouse.url)
+        .with_database(&config.clickhouse.database)
+        .with_user(&config.clickhouse.user)
+        .with_password(config.clickhouse.password.expose())
+}
+
+/// Runs the sink until `shutdown` is set.
+pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<ApplyCounters>) -> Result<()> {
+    let retry = RetryPolicy {
+        shutdown: shutdown.clone(),
+        ..RetryPolicy::default()
+    };
+    let store = open_store(config, &retry).await?;
+    let kafka_context = KafkaContext::for_config(&config.kafka).await?;
+    let dlq = match &config.consumer.dlq_topic {
+        Some(topic) => {
+            ensure_topic(&config.kafka, kafka_context.clone(), topic, 1, 1).await?;
+            Some(DeadLetterQueue::new(&config.kafka, kafka_context.clone(), topic)?)
+        }
+        None => None,
+    };
+    let decoder = GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&config.glue).await)));
+    let apply_config = config.apply.clone();
+    let mut applier = BatchApplier {
+        store: store.clone(),
+        decoder,
+        client: clickhouse_client(config),
+        database: config.clickhouse.database.clone(),
+        table_for: Box::new(move |topic| apply_config.table_for(topic)),
+        table_settings: TableSettings {
+            metadata_columns: config.apply.metadata_columns,
+            create: config.apply.create_tables,
+            dedup_window: config.apply.dedup_window,
+        },
+        tolerance: config.consumer.errors_tolerance,
+        dlq,
+        retry: retry.clone(),
+        counters,
+        tables: HashMap::new(),
+    };
+
+    let context = SinkContext {
+        kafka: kafka_context,
+        store,
+        retry,
+        runtime: tokio::runtime::Handle::current(),
+        events: Mutex::new(Vec::new()),
+    };
+    let group = &config.consumer.group_id;
+    let mut client_config = config.kafka.client_config(ClientRole::Consumer { group_id: group })?;
+    client_config
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.offset.reset",
+            match config.consumer.auto_offset_reset {
+                OffsetReset::Earliest => "earliest",
+                OffsetReset::Latest => "latest",
+            },
+        );
+    let consumer: StreamConsumer<SinkContext> = client_config.create_with_context(context).context("creating the Kafka consumer")?;
+    let topics: Vec<&str> = config.consumer.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).context("subscribing")?;
+    tracing::info!(?topics, group, store = applier.store.kind(), "ingest-sink consuming");
+
+    let mut batcher = PartitionBatcher::new(
+        config.consumer.batch_max_rows,
+        Duration::from_millis(config.consumer.batch_max_wait_ms),
+    );
+    let mut fences: HashMap<PartitionKey, Fence> = HashMap::new();
+    let mut halted: HashSet<PartitionKey> = HashSet::new();
+
+    while !shutdown.load(Ordering::Relaxed) {
+        let wait = batcher.next_due(Instant::now()).unwrap_or(Duration::from_millis(200)).min(Duration::from_millis(200));
+        let received = tokio::time::timeout(wait, consumer.recv()).await;
+        apply_ownership(&consumer, &mut batcher, &mut fences, &mut halted);
+        let mut ready: Vec<Batch> = Vec::new();
+        match received {
+            Ok(Ok(message)) => {
+                let key = PartitionKey::new(message.topic(), message.partition());
+                if fences.contains_key(&key) && !halted.contains(&key) {
+                    let record = Record {
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: message.payload().map(<[u8]>::to_vec),
+                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                    };
+                    ready.extend(batcher.push(&key, record, Instant::now()));
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
+            Err(_) => {}
+        }
+        ready.extend(batcher.due(Instant::now()));
+        for batch in ready {
+            let Some(&fence) = fences.get(&batch.key) else { continue };
+            match applier.apply(&batch, fence).await {
+                Ok(()) => commit(&consumer, &batch),
+                Err(ApplyError::Fenced(e)) => {
+                    tracing::warn!("{e}; dropping the batch, the new owner applies it");
+                    fences.remove(&batch.key);
+                    batcher.revoke(&batch.key);
+                }
+                Err(e @ ApplyError::Stop { .. }) => {
+                    tracing::error!("{e}");
+                    pause(&consumer, &batch.key);
+                    halted.insert(batch.key.clone());
+                    batcher.revoke(&batch.key);
+                }
+                Err(ApplyError::Shutdown(key)) => {
+                    tracing::info!(%key, "shutdown: batch abandoned at a safe point; it is re-applied on restart");
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("ingest-sink stopped");
+    Ok(())
+}
+
+fn apply_ownership(
+    consumer: &StreamConsumer<SinkContext>,
+    batcher: &mut PartitionBatcher,
+    fences: &mut HashMap<PartitionKey, Fence>,
+    halted: &mut HashSet<PartitionKey>,
+) {
+    let events = std::mem::take(&mut *consumer.context().events.lock().expect("lock"));
+    for event in events {
+        match event {
+            Ownership::Assigned { key, fence, reform } => {
+                batcher.assign(&key, reform);
+                halted.remove(&key);
+                fences.insert(key, fence);
+            }
+            Ownership::Revoked(key) => {
+                batcher.revoke(&key);
+                fences.remove(&key);
+                halted.remove(&key);
+            }
+        }
+    }
+}
+
+fn commit(consumer: &StreamConsumer<SinkContext>, batch: &Batch) {
+    let mut tpl = TopicPartitionList::new();
+    let _ = tpl.add_partition_offset(&batch.key.topic, batch.key.partition, Offset::Offset(batch.range.max + 1));
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        tracing::warn!(key = %batch.key, "offset commit failed (state is authoritative): {e}");
+    }
+}
+
+fn pause(consumer: &StreamConsumer<SinkContext>, key: &PartitionKey) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&key.topic, key.partition);
+    if let Err(e) = consumer.pause(&tpl) {
+        tracing::error!(%key, "pausing the stopped partition failed: {e}");
+    }
+}

@@ -1,0 +1,61 @@
+//! Retrying what failed for a transient reason (ClickHouse, Redis, the
+//! registry or the broker unreachable) with capped exponential backoff,
+//! forever: data is never skipped because a dependency was down. Each retry
+//! is logged and counted; a shutdown request ends the wait.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+const FIRST: Duration = Duration::from_millis(100);
+const CAP: Duration = Duration::from_secs(30);
+
+/// Shared by every retry loop of the process.
+#[derive(Clone, Default)]
+pub struct RetryPolicy {
+    pub retries: Arc<AtomicU64>,
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// Why a retried operation gave up.
+#[derive(Debug)]
+pub enum Gave<E> {
+    /// Not transient: retrying cannot help.
+    Up(E),
+    /// Shutdown was requested while waiting to retry.
+    Shutdown(E),
+}
+
+impl RetryPolicy {
+    pub async fn run<T, E, F, Fut>(&self, what: &str, mut attempt: F, transient: impl Fn(&E) -> bool) -> Result<T, Gave<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let mut delay = FIRST;
+        let mut failures = 0u32;
+        loop {
+            match attempt().await {
+                Ok(value) => {
+                    if failures > 0 {
+                        tracing::info!("{what}: succeeded after {failures} retries");
+                    }
+                    return Ok(value);
+                }
+                Err(e) if !transient(&e) => return Err(Gave::Up(e)),
+                Err(e) => {
+                    if self.shutdown.load(Ordering::Relaxed) {
+                        return Err(Gave::Shutdown(e));
+                    }
+                    failures += 1;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("{what} failed (attempt {failures}), retrying in {delay:?}: {e}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(CAP);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Running the real `ingest-sink` binary against the local stack.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use clap::Parser;
+use integration_tests::{Stack, unique_name};
+use producer_sim::clickstream::{self, Summary, options::ClickstreamArgs};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ClickstreamArgs,
+}
+
+/// Produces `events` clickstream events (Avro, registry `registry`) to a new 3-partition topic.
+pub async fn produce(stack: &Stack, topic: &str, registry: &str, events: u64) -> Summary {
+    let events = events.to_string();
+    let flags = ["clickstream", "--topic", topic, "--events", &events, "--no-delay", "--users", "200", "--partitions", "3"];
+    let args = Cli::parse_from(flags).args;
+    let summary = clickstream::run(&args, &stack.kafka_config(), &stack.glue_config(registry), Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert_eq!(summary.delivered, summary.sent);
+    summary
+}
+
+/// A sink configuration for one test.
+pub struct SinkSetup {
+    pub group: String,
+    pub topic: String,
+    pub table: String,
+    pub registry: String,
+    pub store: &'static str,
+    pub batch_max_rows: usize,
+    pub extra: String,
+}
+
+impl SinkSetup {
+    pub fn new(topic: &str, registry: &str, store: &'static str) -> Self {
+        Self {
+            group: unique_name("sink"),
+            topic: topic.to_string(),
+            table: unique_name("clicks"),
+            registry: registry.to_string(),
+            store,
+            batch_max_rows: 1000,
+            extra: String::new(),
+        }
+    }
+
+    pub fn config_file(&self, stack: &Stack) -> PathBuf {
+        let state = match self.store {
+            "redis" => format!("store = \"redis\"\nredis = {{ url = \"{}\" }}", stack.redis_url),
+            "keepermap" => format!("store = \"keepermap\"\nkeepermap_table = \"{}\"", unique_name("sink_state")),
+            other => format!("store = \"{other}\""),
+        };
+        let text = format!(
+            r#"
+[kafka]
+bootstrap_servers = "{kafka}"
+
+[glue]
+region = "{region}"
+endpoint_url = "{glue}"
+registry_name = "{registry}"
+access_key_id = "local-stack"
+secret_access_key = "local-stack"
+
+[clickhouse]
+url = "{clickhouse}"
+
+[state]
+{state}
+
+[consumer]
+group_id = "{group}"
+topics = ["{topic}"]
+batch_max_rows = {rows}
+batch_max_wait_ms = 200
+{extra}
+
+[apply]
+tables = {{ "{topic}" = "{table}" }}
+
+[metrics]
+listen = "127.0.0.1:0"
+"#,
+            kafka = stack.kafka_bootstrap,
+            region = stack.aws_region,
+            glue = stack.glue_endpoint,
+            registry = self.registry,
+            clickhouse = stack.clickhouse_url,
+            group = self.group,
+            topic = self.topic,
+            rows = self.batch_max_rows,
+            extra = self.extra,
+            table = self.table,
+        );
+        let path = std::env::temp_dir().join(format!("{}.toml", self.group));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// Starts `ingest-sink run`; `fault` arms a fault point (`point:n`).
+pub fn start_sink(config: &PathBuf, fault: Option<&str>, log_name: &str) -> Child {
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ingest-sink"));
+    command
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log);
+    match fault {
+        Some(f) => command.env("INGEST_SINK_FAULT", f),
+        None => command.env_remove("INGEST_SINK_FAULT"),
+    };
+    command.spawn().unwrap()
+}
+
+pub fn log_of(log_name: &str) -> String {
+    std::fs::read_to_string(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap_or_default()
+}
+
+/// Stops a sink politely (SIGTERM) and waits for it.
+pub fn stop_sink(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("ingest-sink did not stop within 30 s of SIGTERM");
+}
+
+pub fn clickhouse(stack: &Stack) -> clickhouse::Client {
+    clickhouse::Client::default().with_url(&stack.clickhouse_url)
+}
+
+/// (count, distinct globalseq, min, max) of the table, or zeros while it does not exist.
+pub async fn totals(stack: &Stack, table: &str) -> (u64, u64, i64, i64) {
+    clickhouse(stack)
+        .query(&format!("SELECT count(), uniqExact(globalseq), min(globalseq), max(globalseq) FROM `{table}`"))
+        .fetch_one()
+        .await
+        .unwrap_or((0, 0, 0, 0))
+}
+
+/// Waits until the table holds `expected` rows (or the sink dies, or `timeout`).
+pub async fn wait_for_rows(stack: &Stack, table: &str, expected: u64, sink: Option<&mut Child>, timeout: Duration) -> (u64, u64, i64, i64) {
+    let deadline = Instant::now() + timeout;
+    let mut sink = sink;
+    loop {
+        let t = totals(stack, table).await;
+        if t.0 >= expected || Instant::now() > deadline {
+            return t;
+        }
+        if let Some(child) = sink.as_deref_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            panic!("ingest-sink exited early with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

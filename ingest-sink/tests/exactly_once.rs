@@ -1,0 +1,37 @@
+//! The sink end to end against the real stack: clickstream events produced by
+//! the simulator arrive in ClickHouse exactly once — every `globalseq`, once —
+//! with the Redis store and with the KeeperMap store.
+
+mod common;
+
+use common::*;
+use integration_tests::{Stack, TEST_REGISTRY, unique_name};
+use std::time::Duration;
+
+async fn end_to_end(store: &'static str) {
+    const EVENTS: u64 = 20_000;
+    let stack = Stack::get();
+    let topic = unique_name("sink_e2e");
+    produce(stack, &topic, TEST_REGISTRY, EVENTS).await;
+
+    let setup = SinkSetup::new(&topic, TEST_REGISTRY, store);
+    let log = format!("{}-{store}", setup.group);
+    let mut sink = start_sink(&setup.config_file(stack), None, &log);
+    let totals = wait_for_rows(stack, &setup.table, EVENTS, Some(&mut sink), Duration::from_secs(120)).await;
+    // Let a late duplicate show itself, if there were one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let totals_after = common::totals(stack, &setup.table).await;
+    stop_sink(sink);
+    assert_eq!(totals, (EVENTS, EVENTS, 1, EVENTS as i64), "sink log:\n{}", log_of(&log));
+    assert_eq!(totals_after, totals);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_exactly_once_with_redis_state() {
+    end_to_end("redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_exactly_once_with_keepermap_state() {
+    end_to_end("keepermap").await;
+}
