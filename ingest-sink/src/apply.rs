@@ -129,6 +129,7 @@ impl BatchApplier {
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
             self.counters.insert_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            tracing::debug!(%key, %range, rows = row_count, %token, "inserted");
             self.counters.batches_inserted.fetch_add(1, Ordering::Relaxed);
             self.counters.rows_inserted.fetch_add(row_count, Ordering::Relaxed);
             faults::point("after_insert");

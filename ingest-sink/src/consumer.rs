@@ -44,9 +44,28 @@ enum Ownership {
         key: PartitionKey,
         fence: Fence,
         reform: Option<OffsetRange>,
+        /// Where the consumer was sent (None: committed offset / auto.offset.reset).
+        start: Option<i64>,
     },
     Revoked(PartitionKey),
 }
+
+/// What the loop knows about the offsets it receives for one partition, to
+/// catch a broker that delivers records twice, skips some, or stops serving.
+struct Tracking {
+    /// The offset the next record should have, when known.
+    next: Option<i64>,
+    /// An unfinished insert to re-form (kept across a rewind).
+    reform: Option<OffsetRange>,
+    /// Already re-read from the beginning once in this assignment.
+    rewound: bool,
+    /// When the last record (or the assignment) happened.
+    since: Instant,
+}
+
+/// How long an assigned partition may receive nothing while the broker
+/// reports records beyond our position before we re-read it.
+const STALL: Duration = Duration::from_secs(5);
 
 /// librdkafka context of the sink: the shared Kafka context plus the
 /// state-driven seek on assignment.
@@ -112,11 +131,11 @@ impl SinkContext {
                 Err(e) => tracing::error!(%key, "cannot take over partition: {e:?}; it will not be consumed by this instance"),
             }
         }
-        for (key, fence, reform, offset) in events {
-            if let Some(offset) = offset {
+        for (key, fence, reform, start) in events {
+            if let Some(offset) = start {
                 let _ = tpl.set_partition_offset(&key.topic, key.partition, Offset::Offset(offset));
             }
-            self.events.lock().expect("lock").push(Ownership::Assigned { key, fence, reform });
+            self.events.lock().expect("lock").push(Ownership::Assigned { key, fence, reform, start });
         }
     }
 }
@@ -266,16 +285,23 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
     );
     let mut fences: HashMap<PartitionKey, Fence> = HashMap::new();
     let mut halted: HashSet<PartitionKey> = HashSet::new();
+    let mut tracks: HashMap<PartitionKey, Tracking> = HashMap::new();
+    let mut last_stall_check = Instant::now();
+    let mut committed: HashMap<PartitionKey, i64> = HashMap::new();
 
     while !shutdown.load(Ordering::Relaxed) {
         let wait = batcher.next_due(Instant::now()).unwrap_or(Duration::from_millis(200)).min(Duration::from_millis(200));
         let received = tokio::time::timeout(wait, consumer.recv()).await;
-        apply_ownership(&consumer, &mut batcher, &mut fences, &mut halted);
+        apply_ownership(&consumer, &mut batcher, &mut fences, &mut halted, &mut tracks);
         let mut ready: Vec<Batch> = Vec::new();
         match received {
             Ok(Ok(message)) => {
                 let key = PartitionKey::new(message.topic(), message.partition());
-                if fences.contains_key(&key) && !halted.contains(&key) {
+                if fences.contains_key(&key)
+                    && !halted.contains(&key)
+                    && let Some(track) = tracks.get_mut(&key)
+                    && accept_offset(&consumer, &mut batcher, &key, track, message.offset())
+                {
                     let record = Record {
                         offset: message.offset(),
                         key: message.key().map(<[u8]>::to_vec),
@@ -288,11 +314,22 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
             Ok(Err(e)) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
             Err(_) => {}
         }
+        if last_stall_check.elapsed() >= STALL {
+            last_stall_check = Instant::now();
+            check_stalls(&consumer, &mut batcher, &mut tracks);
+        }
         ready.extend(batcher.due(Instant::now()));
         for batch in ready {
             let Some(&fence) = fences.get(&batch.key) else { continue };
             match applier.apply(&batch, fence).await {
-                Ok(()) => commit(&consumer, &batch),
+                Ok(()) => {
+                    // A re-read (rewind) re-applies nothing; never move the committed offset back.
+                    let done = committed.entry(batch.key.clone()).or_insert(-1);
+                    if batch.range.max > *done {
+                        *done = batch.range.max;
+                        commit(&consumer, &batch);
+                    }
+                }
                 Err(ApplyError::Fenced(e)) => {
                     tracing::warn!("{e}; dropping the batch, the new owner applies it");
                     fences.remove(&batch.key);
@@ -320,20 +357,98 @@ fn apply_ownership(
     batcher: &mut PartitionBatcher,
     fences: &mut HashMap<PartitionKey, Fence>,
     halted: &mut HashSet<PartitionKey>,
+    tracks: &mut HashMap<PartitionKey, Tracking>,
 ) {
     let events = std::mem::take(&mut *consumer.context().events.lock().expect("lock"));
     for event in events {
         match event {
-            Ownership::Assigned { key, fence, reform } => {
+            Ownership::Assigned { key, fence, reform, start } => {
                 batcher.assign(&key, reform);
                 halted.remove(&key);
+                tracks.insert(
+                    key.clone(),
+                    Tracking {
+                        next: start,
+                        reform,
+                        rewound: false,
+                        since: Instant::now(),
+                    },
+                );
                 fences.insert(key, fence);
             }
             Ownership::Revoked(key) => {
                 batcher.revoke(&key);
                 fences.remove(&key);
                 halted.remove(&key);
+                tracks.remove(&key);
             }
+        }
+    }
+}
+
+/// Checks a record's offset against the expected one. Redelivered offsets are
+/// dropped; a jump right after a seek makes the partition be re-read from its
+/// beginning once (already-applied records are then skipped by the
+/// exactly-once plan), because some brokers answer a fetch from the middle of
+/// a record batch with the *next* batch. A jump that persists is a real gap
+/// (compaction, transaction markers, retention) and is reported.
+fn accept_offset(
+    consumer: &StreamConsumer<SinkContext>,
+    batcher: &mut PartitionBatcher,
+    key: &PartitionKey,
+    track: &mut Tracking,
+    offset: i64,
+) -> bool {
+    match track.next {
+        Some(next) if offset < next => {
+            tracing::debug!(%key, offset, next, "record delivered again: dropped");
+            return false;
+        }
+        Some(next) if offset > next && !track.rewound => {
+            tracing::warn!(
+                %key, expected = next, got = offset,
+                "the broker skipped offsets {next}..{}; re-reading the partition from its beginning (applied records are skipped)",
+                offset - 1
+            );
+            rewind(consumer, batcher, key, track);
+            return false;
+        }
+        Some(next) if offset > next => {
+            tracing::warn!(%key, "offsets {next}..{} are not in the topic (compaction, transaction markers or retention)", offset - 1);
+        }
+        _ => {}
+    }
+    track.next = Some(offset + 1);
+    track.since = Instant::now();
+    true
+}
+
+fn rewind(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, key: &PartitionKey, track: &mut Tracking) {
+    let seek = tokio::task::block_in_place(|| consumer.seek(&key.topic, key.partition, Offset::Beginning, Duration::from_secs(10)));
+    if let Err(e) = seek {
+        tracing::error!(%key, "re-reading from the beginning failed: {e}");
+    }
+    batcher.assign(key, track.reform);
+    track.next = None;
+    track.rewound = true;
+    track.since = Instant::now();
+}
+
+/// A partition that received nothing for a while although the broker has
+/// records beyond our position is re-read (a broker that serves nothing from
+/// the middle of its last batch would otherwise stall it forever).
+fn check_stalls(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, tracks: &mut HashMap<PartitionKey, Tracking>) {
+    for (key, track) in tracks.iter_mut() {
+        let Some(next) = track.next else { continue };
+        if track.rewound || track.since.elapsed() < STALL {
+            continue;
+        }
+        let watermarks = tokio::task::block_in_place(|| consumer.fetch_watermarks(&key.topic, key.partition, Duration::from_secs(5)));
+        if let Ok((_, high)) = watermarks
+            && high > next
+        {
+            tracing::warn!(%key, position = next, high_watermark = high, "no records for {STALL:?} although the broker has more; re-reading the partition");
+            rewind(consumer, batcher, key, track);
         }
     }
 }

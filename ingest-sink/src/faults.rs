@@ -1,6 +1,6 @@
 //! Named fault points, so crash tests can kill the sink exactly where a real
 //! crash would hurt most. Armed only by the environment variable
-//! `INGEST_SINK_FAULT=<point>[:<n>]`: the n-th time (default 1st) the process
+//! `INGEST_FAULT=<point>[:<n>]`: the n-th time (default 1st) the process
 //! reaches `<point>`, it aborts on the spot — no flush, no destructors, no
 //! offset commit, like `kill -9`. Unset (production), every point is a no-op.
 
@@ -20,13 +20,13 @@ fn armed() -> Option<&'static Armed> {
     static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
     ARMED
         .get_or_init(|| {
-            let spec = std::env::var("INGEST_SINK_FAULT").ok()?;
+            let spec = std::env::var("INGEST_FAULT").ok()?;
             let (point, nth) = match spec.split_once(':') {
                 Some((p, n)) => (p.to_string(), n.parse().unwrap_or(1)),
                 None => (spec, 1),
             };
             if !POINTS.contains(&point.as_str()) {
-                eprintln!("ingest-sink: INGEST_SINK_FAULT names unknown point `{point}`; known: {POINTS:?}");
+                eprintln!("ingest-sink: INGEST_FAULT names unknown point `{point}`; known: {POINTS:?}");
                 std::process::exit(2);
             }
             eprintln!("ingest-sink: fault point `{point}` armed: the process will abort on hit {nth}");

@@ -37,6 +37,7 @@ pub struct SinkSetup {
     pub registry: String,
     pub store: &'static str,
     pub batch_max_rows: usize,
+    pub metadata_columns: bool,
     pub extra: String,
 }
 
@@ -49,6 +50,7 @@ impl SinkSetup {
             registry: registry.to_string(),
             store,
             batch_max_rows: 1000,
+            metadata_columns: false,
             extra: String::new(),
         }
     }
@@ -63,6 +65,8 @@ impl SinkSetup {
             r#"
 [kafka]
 bootstrap_servers = "{kafka}"
+# A killed member is noticed in seconds, not the default 45 s.
+properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
 
 [glue]
 region = "{region}"
@@ -86,6 +90,7 @@ batch_max_wait_ms = 200
 
 [apply]
 tables = {{ "{topic}" = "{table}" }}
+metadata_columns = {metadata}
 
 [metrics]
 listen = "127.0.0.1:0"
@@ -100,6 +105,7 @@ listen = "127.0.0.1:0"
             rows = self.batch_max_rows,
             extra = self.extra,
             table = self.table,
+            metadata = self.metadata_columns,
         );
         let path = std::env::temp_dir().join(format!("{}.toml", self.group));
         std::fs::write(&path, text).unwrap();
@@ -113,12 +119,12 @@ pub fn start_sink(config: &PathBuf, fault: Option<&str>, log_name: &str) -> Chil
     let mut command = Command::new(env!("CARGO_BIN_EXE_ingest-sink"));
     command
         .args(["--config", config.to_str().unwrap(), "run"])
-        .env("RUST_LOG", "info,librdkafka=warn")
+        .env("RUST_LOG", "info,ingest_sink=debug,librdkafka=warn")
         .stdout(Stdio::null())
         .stderr(log);
     match fault {
-        Some(f) => command.env("INGEST_SINK_FAULT", f),
-        None => command.env_remove("INGEST_SINK_FAULT"),
+        Some(f) => command.env("INGEST_FAULT", f),
+        None => command.env_remove("INGEST_FAULT"),
     };
     command.spawn().unwrap()
 }
