@@ -73,6 +73,14 @@ pub struct ConsumerConfig {
     /// Where a partition without state or committed offset starts.
     #[serde(default)]
     pub auto_offset_reset: OffsetReset,
+    /// Work around brokers that answer a fetch from the middle of a record
+    /// batch with the next batch, or with nothing (tansu 0.6): when offsets are
+    /// skipped right after a seek, or a partition stays silent after one, re-read
+    /// it from its beginning once (applied records are skipped). Leave off for
+    /// Kafka and MSK: there a skipped offset after a seek means compaction or
+    /// expired data, and is reported instead.
+    #[serde(default)]
+    pub recover_skipped_offsets: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -59,12 +59,14 @@ struct Tracking {
     reform: Option<OffsetRange>,
     /// Already re-read from the beginning once in this assignment.
     rewound: bool,
+    /// A record arrived since the assignment.
+    received: bool,
     /// When the last record (or the assignment) happened.
     since: Instant,
 }
 
-/// How long an assigned partition may receive nothing while the broker
-/// reports records beyond our position before we re-read it.
+/// With `recover_skipped_offsets`: how long a partition may stay silent after
+/// a seek before it is re-read from the beginning.
 const STALL: Duration = Duration::from_secs(5);
 
 /// librdkafka context of the sink: the shared Kafka context plus the
@@ -288,6 +290,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
     let mut tracks: HashMap<PartitionKey, Tracking> = HashMap::new();
     let mut last_stall_check = Instant::now();
     let mut committed: HashMap<PartitionKey, i64> = HashMap::new();
+    let recover = config.consumer.recover_skipped_offsets;
 
     while !shutdown.load(Ordering::Relaxed) {
         let wait = batcher.next_due(Instant::now()).unwrap_or(Duration::from_millis(200)).min(Duration::from_millis(200));
@@ -300,7 +303,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
                 if fences.contains_key(&key)
                     && !halted.contains(&key)
                     && let Some(track) = tracks.get_mut(&key)
-                    && accept_offset(&consumer, &mut batcher, &key, track, message.offset())
+                    && accept_offset(&consumer, &mut batcher, &key, track, message.offset(), recover)
                 {
                     let record = Record {
                         offset: message.offset(),
@@ -314,7 +317,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
             Ok(Err(e)) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
             Err(_) => {}
         }
-        if last_stall_check.elapsed() >= STALL {
+        if recover && last_stall_check.elapsed() >= STALL {
             last_stall_check = Instant::now();
             check_stalls(&consumer, &mut batcher, &mut tracks);
         }
@@ -371,6 +374,7 @@ fn apply_ownership(
                         next: start,
                         reform,
                         rewound: false,
+                        received: false,
                         since: Instant::now(),
                     },
                 );
@@ -387,24 +391,25 @@ fn apply_ownership(
 }
 
 /// Checks a record's offset against the expected one. Redelivered offsets are
-/// dropped; a jump right after a seek makes the partition be re-read from its
-/// beginning once (already-applied records are then skipped by the
-/// exactly-once plan), because some brokers answer a fetch from the middle of
-/// a record batch with the *next* batch. A jump that persists is a real gap
-/// (compaction, transaction markers, retention) and is reported.
+/// dropped. A jump is reported — compaction, transaction markers, or records
+/// that expired before they were applied. With `recover` (brokers that answer
+/// a fetch from the middle of a record batch with the *next* batch), a jump
+/// right after a seek makes the partition be re-read from its beginning once
+/// instead (already-applied records are then skipped by the exactly-once plan).
 fn accept_offset(
     consumer: &StreamConsumer<SinkContext>,
     batcher: &mut PartitionBatcher,
     key: &PartitionKey,
     track: &mut Tracking,
     offset: i64,
+    recover: bool,
 ) -> bool {
     match track.next {
         Some(next) if offset < next => {
             tracing::debug!(%key, offset, next, "record delivered again: dropped");
             return false;
         }
-        Some(next) if offset > next && !track.rewound => {
+        Some(next) if offset > next && recover && !track.rewound => {
             tracing::warn!(
                 %key, expected = next, got = offset,
                 "the broker skipped offsets {next}..{}; re-reading the partition from its beginning (applied records are skipped)",
@@ -414,12 +419,18 @@ fn accept_offset(
             return false;
         }
         Some(next) if offset > next => {
-            tracing::warn!(%key, "offsets {next}..{} are not in the topic (compaction, transaction markers or retention)", offset - 1);
+            tracing::warn!(
+                %key,
+                "offsets {next}..{} were not delivered: compaction, transaction markers, or records that expired \
+                 (retention) before they were applied — in that last case they are lost upstream of this sink",
+                offset - 1
+            );
         }
         _ => {}
     }
     track.next = Some(offset + 1);
     track.since = Instant::now();
+    track.received = true;
     true
 }
 
@@ -434,22 +445,17 @@ fn rewind(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher
     track.since = Instant::now();
 }
 
-/// A partition that received nothing for a while although the broker has
-/// records beyond our position is re-read (a broker that serves nothing from
-/// the middle of its last batch would otherwise stall it forever).
+/// With `recover_skipped_offsets`: a partition silent for [`STALL`] right
+/// after a seek is re-read from its beginning once (a broker that serves
+/// nothing from the middle of its last batch would otherwise stall it; the
+/// high watermark cannot be trusted on such brokers either).
 fn check_stalls(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, tracks: &mut HashMap<PartitionKey, Tracking>) {
     for (key, track) in tracks.iter_mut() {
-        let Some(next) = track.next else { continue };
-        if track.rewound || track.since.elapsed() < STALL {
+        if track.rewound || track.received || track.next.is_none() || track.since.elapsed() < STALL {
             continue;
         }
-        let watermarks = tokio::task::block_in_place(|| consumer.fetch_watermarks(&key.topic, key.partition, Duration::from_secs(5)));
-        if let Ok((_, high)) = watermarks
-            && high > next
-        {
-            tracing::warn!(%key, position = next, high_watermark = high, "no records for {STALL:?} although the broker has more; re-reading the partition");
-            rewind(consumer, batcher, key, track);
-        }
+        tracing::warn!(%key, position = ?track.next, "no records for {STALL:?} after seeking; re-reading the partition from its beginning");
+        rewind(consumer, batcher, key, track);
     }
 }
 

@@ -86,6 +86,8 @@ group_id = "{group}"
 topics = ["{topic}"]
 batch_max_rows = {rows}
 batch_max_wait_ms = 200
+# tansu 0.6 answers fetches from mid-batch offsets with the next batch (or nothing).
+recover_skipped_offsets = true
 {extra}
 
 [apply]
