@@ -265,8 +265,12 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
     };
     let group = &config.consumer.group_id;
     let mut client_config = config.kafka.client_config(ClientRole::Consumer { group_id: group })?;
+    // Cooperative rebalancing by default: a joining or leaving member moves
+    // only the partitions that change owner. `[kafka.properties]` may choose another.
+    if client_config.get("partition.assignment.strategy").is_none() {
+        client_config.set("partition.assignment.strategy", "cooperative-sticky");
+    }
     client_config
-        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set(

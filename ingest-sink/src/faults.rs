@@ -13,6 +13,7 @@ pub const POINTS: [&str; 5] = ["after_read", "after_before", "mid_insert", "afte
 struct Armed {
     point: String,
     nth: u64,
+    stop: bool,
     hits: AtomicU64,
 }
 
@@ -21,10 +22,10 @@ fn armed() -> Option<&'static Armed> {
     ARMED
         .get_or_init(|| {
             let spec = std::env::var("INGEST_FAULT").ok()?;
-            let (point, nth) = match spec.split_once(':') {
-                Some((p, n)) => (p.to_string(), n.parse().unwrap_or(1)),
-                None => (spec, 1),
-            };
+            let mut parts = spec.split(':');
+            let point = parts.next().unwrap_or_default().to_string();
+            let nth = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            let stop = parts.next() == Some("stop");
             if !POINTS.contains(&point.as_str()) {
                 eprintln!("ingest-sink: INGEST_FAULT names unknown point `{point}`; known: {POINTS:?}");
                 std::process::exit(2);
@@ -33,6 +34,7 @@ fn armed() -> Option<&'static Armed> {
             Some(Armed {
                 point,
                 nth,
+                stop,
                 hits: AtomicU64::new(0),
             })
         })
@@ -50,6 +52,12 @@ pub fn point(point: &str) {
         && armed.point == point
         && armed.hits.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth
     {
+        if armed.stop {
+            eprintln!("ingest-sink: fault point `{point}` reached: stopping (SIGSTOP)");
+            let _ = std::process::Command::new("kill").args(["-STOP", &std::process::id().to_string()]).status();
+            eprintln!("ingest-sink: fault point `{point}`: continued");
+            return;
+        }
         eprintln!("ingest-sink: fault point `{point}` reached: aborting");
         std::process::abort();
     }

@@ -38,6 +38,8 @@ pub struct SinkSetup {
     pub store: &'static str,
     pub batch_max_rows: usize,
     pub metadata_columns: bool,
+    /// librdkafka `partition.assignment.strategy` (default: the sink's cooperative-sticky).
+    pub assignment_strategy: Option<&'static str>,
     pub extra: String,
 }
 
@@ -51,6 +53,7 @@ impl SinkSetup {
             store,
             batch_max_rows: 1000,
             metadata_columns: false,
+            assignment_strategy: None,
             extra: String::new(),
         }
     }
@@ -66,7 +69,7 @@ impl SinkSetup {
 [kafka]
 bootstrap_servers = "{kafka}"
 # A killed member is noticed in seconds, not the default 45 s.
-properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
+properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500"{strategy} }}
 
 [glue]
 region = "{region}"
@@ -108,6 +111,10 @@ listen = "127.0.0.1:0"
             extra = self.extra,
             table = self.table,
             metadata = self.metadata_columns,
+            strategy = self
+                .assignment_strategy
+                .map(|s| format!(", \"partition.assignment.strategy\" = \"{s}\""))
+                .unwrap_or_default(),
         );
         let path = std::env::temp_dir().join(format!("{}.toml", self.group));
         std::fs::write(&path, text).unwrap();
