@@ -12,15 +12,15 @@ use crate::batch::{Batch, Record};
 use crate::clickhouse::table::{AppendTable, RecordMeta, TableError, TableSettings};
 use crate::config::ErrorsTolerance;
 use crate::dlq::{DeadKind, DeadLetterQueue};
-use crate::exactly_once::{InvalidBatch, OffsetRange, PartitionState, Phase, Step, plan};
+use crate::exactly_once::{Classification, InvalidBatch, OffsetRange, PartitionState, Phase, Step, plan};
 use crate::faults;
+use crate::metrics::SinkMetrics;
 use crate::retry::{Gave, RetryPolicy};
 use crate::state::{Fence, PartitionKey, StateError, StateStore};
 use clickhouse::Client;
 use shared::glue::{DecodeError, GlueAvroDecoder};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a batch was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -40,16 +40,6 @@ pub enum ApplyError {
     Shutdown(PartitionKey),
 }
 
-/// Counts exposed as metrics.
-#[derive(Default)]
-pub struct ApplyCounters {
-    pub batches_inserted: AtomicU64,
-    pub rows_inserted: AtomicU64,
-    pub ranges_skipped: AtomicU64,
-    pub dead_letters: AtomicU64,
-    pub insert_nanos: AtomicU64,
-}
-
 pub struct BatchApplier {
     pub store: Arc<dyn StateStore>,
     pub decoder: GlueAvroDecoder,
@@ -60,7 +50,7 @@ pub struct BatchApplier {
     pub tolerance: ErrorsTolerance,
     pub dlq: Option<DeadLetterQueue>,
     pub retry: RetryPolicy,
-    pub counters: Arc<ApplyCounters>,
+    pub metrics: Arc<SinkMetrics>,
     pub tables: HashMap<String, AppendTable>,
 }
 
@@ -90,14 +80,18 @@ impl BatchApplier {
             match step {
                 Step::Skip { range, why } => {
                     tracing::debug!(%key, %range, ?why, "already applied: skipped");
-                    self.counters.ranges_skipped.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.outcomes.with_label_values(&[outcome(why)]).inc();
                 }
                 Step::DeadLetter { range, reason } => {
+                    self.metrics.outcomes.with_label_values(&["dead_letter"]).inc();
                     for record in records_in(batch, range) {
                         self.dead_letter(key, range, record, DeadKind::UnrecoverableBatch, &reason).await?;
                     }
                 }
-                Step::Insert { range, .. } => self.insert(batch, range, fence).await?,
+                Step::Insert { range, why } => {
+                    self.metrics.outcomes.with_label_values(&[outcome(why)]).inc();
+                    self.insert(batch, range, fence).await?
+                }
             }
         }
         Ok(())
@@ -128,10 +122,10 @@ impl BatchApplier {
                 )
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
-            self.counters.insert_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
             tracing::debug!(%key, %range, rows = row_count, %token, "inserted");
-            self.counters.batches_inserted.fetch_add(1, Ordering::Relaxed);
-            self.counters.rows_inserted.fetch_add(row_count, Ordering::Relaxed);
+            self.metrics.batches_inserted.with_label_values(&[key.topic.as_str()]).inc();
+            self.metrics.rows_inserted.with_label_values(&[key.topic.as_str()]).inc_by(row_count);
             faults::point("after_insert");
         }
         self.set_state(key, range, fence, Phase::After).await?;
@@ -227,7 +221,7 @@ impl BatchApplier {
             )
             .await
             .map_err(|_| ApplyError::Shutdown(key.clone()))?;
-        self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dead_letters.with_label_values(&[key.topic.as_str(), kind.as_str()]).inc();
         Ok(())
     }
 
@@ -260,6 +254,17 @@ impl BatchApplier {
             },
             Gave::Shutdown(_) => ApplyError::Shutdown(key.clone()),
         }
+    }
+}
+
+fn outcome(why: Classification) -> &'static str {
+    match why {
+        Classification::Fresh => "fresh",
+        Classification::New => "new",
+        Classification::Same => "same",
+        Classification::Contains => "contains",
+        Classification::Overlap => "overlap",
+        Classification::Previous => "previous",
     }
 }
 

@@ -11,7 +11,8 @@
 //! alone, loudly; the others keep flowing. SIGTERM finishes the batch in hand
 //! (or abandons it at a safe point) and leaves.
 
-use crate::apply::{ApplyCounters, ApplyError, BatchApplier};
+use crate::apply::{ApplyError, BatchApplier};
+use crate::metrics::SinkMetrics;
 use crate::batch::{Batch, PartitionBatcher, Record};
 use crate::clickhouse::table::TableSettings;
 use crate::config::{OffsetReset, SinkConfig, StateStoreKind};
@@ -77,6 +78,7 @@ pub struct SinkContext {
     retry: RetryPolicy,
     runtime: tokio::runtime::Handle,
     events: Mutex<Vec<Ownership>>,
+    metrics: Arc<SinkMetrics>,
 }
 
 impl ClientContext for SinkContext {
@@ -88,6 +90,16 @@ impl ClientContext for SinkContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.kafka.error(error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics.lag.with_label_values(&[topic.as_str(), &partition.to_string()]).set(p.consumer_lag);
+                }
+            }
+        }
     }
 
     fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
@@ -222,10 +234,10 @@ pub fn clickhouse_client(config: &SinkConfig) -> clickhouse::Client {
 }
 
 /// Runs the sink until `shutdown` is set.
-pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<ApplyCounters>) -> Result<()> {
+pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<SinkMetrics>) -> Result<()> {
     let retry = RetryPolicy {
         shutdown: shutdown.clone(),
-        ..RetryPolicy::default()
+        retries: metrics.retries.clone(),
     };
     let store = open_store(config, &retry).await?;
     let kafka_context = KafkaContext::for_config(&config.kafka).await?;
@@ -252,7 +264,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
         tolerance: config.consumer.errors_tolerance,
         dlq,
         retry: retry.clone(),
-        counters,
+        metrics: metrics.clone(),
         tables: HashMap::new(),
     };
 
@@ -262,6 +274,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
         retry,
         runtime: tokio::runtime::Handle::current(),
         events: Mutex::new(Vec::new()),
+        metrics: metrics.clone(),
     };
     let group = &config.consumer.group_id;
     let mut client_config = config.kafka.client_config(ClientRole::Consumer { group_id: group })?;
@@ -272,6 +285,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
     }
     client_config
         .set("enable.auto.commit", "false")
+        .set("statistics.interval.ms", "5000")
         .set("enable.auto.offset.store", "false")
         .set(
             "auto.offset.reset",
@@ -297,6 +311,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
     let recover = config.consumer.recover_skipped_offsets;
 
     while !shutdown.load(Ordering::Relaxed) {
+        metrics.turned();
         let wait = batcher.next_due(Instant::now()).unwrap_or(Duration::from_millis(200)).min(Duration::from_millis(200));
         let received = tokio::time::timeout(wait, consumer.recv()).await;
         apply_ownership(&consumer, &mut batcher, &mut fences, &mut halted, &mut tracks);
@@ -307,7 +322,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
                 if fences.contains_key(&key)
                     && !halted.contains(&key)
                     && let Some(track) = tracks.get_mut(&key)
-                    && accept_offset(&consumer, &mut batcher, &key, track, message.offset(), recover)
+                    && accept_offset(&consumer, &mut batcher, &key, track, message.offset(), recover, &metrics)
                 {
                     let record = Record {
                         offset: message.offset(),
@@ -345,6 +360,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, counters: Arc<A
                 Err(e @ ApplyError::Stop { .. }) => {
                     tracing::error!("{e}");
                     pause(&consumer, &batch.key);
+                    metrics.stopped.with_label_values(&[batch.key.topic.as_str(), &batch.key.partition.to_string()]).set(1);
                     halted.insert(batch.key.clone());
                     batcher.revoke(&batch.key);
                 }
@@ -407,9 +423,14 @@ fn accept_offset(
     track: &mut Tracking,
     offset: i64,
     recover: bool,
+    metrics: &SinkMetrics,
 ) -> bool {
+    if track.next.is_some_and(|next| offset > next) {
+        metrics.offset_gaps.inc();
+    }
     match track.next {
         Some(next) if offset < next => {
+            metrics.redelivered.inc();
             tracing::debug!(%key, offset, next, "record delivered again: dropped");
             return false;
         }

@@ -14,5 +14,6 @@ pub mod consumer;
 pub mod dlq;
 pub mod exactly_once;
 pub mod faults;
+pub mod metrics;
 pub mod retry;
 pub mod state;

@@ -1,7 +1,7 @@
 //! `ingest-sink` command line.
 
 use clap::{Parser, Subcommand};
-use ingest_sink::apply::ApplyCounters;
+use ingest_sink::metrics::SinkMetrics;
 use ingest_sink::config::{ENV_PREFIX, SinkConfig};
 use ingest_sink::consumer;
 use ingest_sink::retry::RetryPolicy;
@@ -79,7 +79,16 @@ async fn run(config: &SinkConfig) -> anyhow::Result<()> {
         tracing::info!("shutdown requested: finishing the batch in hand");
         flag.store(true, Ordering::Relaxed);
     });
-    consumer::run(config, shutdown, Arc::new(ApplyCounters::default())).await
+    let metrics = Arc::new(SinkMetrics::default());
+    let health_source = metrics.clone();
+    shared::telemetry::serve(
+        config.metrics.listen,
+        metrics.registry.clone(),
+        Arc::new(move || health_source.health(Duration::from_secs(60))),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot serve metrics on {} (metrics.listen): {e}", config.metrics.listen))?;
+    consumer::run(config, shutdown, metrics).await
 }
 
 async fn state_show(config: &SinkConfig) -> anyhow::Result<()> {

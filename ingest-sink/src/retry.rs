@@ -5,17 +5,27 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const FIRST: Duration = Duration::from_millis(100);
 const CAP: Duration = Duration::from_secs(30);
 
 /// Shared by every retry loop of the process.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RetryPolicy {
-    pub retries: Arc<AtomicU64>,
+    /// Counts every retry (exported as `ingest_sink_retries_total`).
+    pub retries: prometheus::IntCounter,
     pub shutdown: Arc<AtomicBool>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: prometheus::IntCounter::new("retries", "retries").expect("valid metric"),
+            shutdown: Arc::default(),
+        }
+    }
 }
 
 /// Why a retried operation gave up.
@@ -50,7 +60,7 @@ impl RetryPolicy {
                         return Err(Gave::Shutdown(e));
                     }
                     failures += 1;
-                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    self.retries.inc();
                     tracing::warn!("{what} failed (attempt {failures}), retrying in {delay:?}: {e}");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(CAP);

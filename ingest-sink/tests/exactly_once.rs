@@ -21,7 +21,17 @@ async fn end_to_end(store: &'static str) {
     // Let a late duplicate show itself, if there were one.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let totals_after = common::totals(stack, &setup.table).await;
+    let metrics = http_get(&log, "/metrics");
+    let health = http_get(&log, "/healthz");
     stop_sink(sink);
+    assert!(
+        metrics.contains(&format!("ingest_sink_rows_inserted_total{{topic=\"{topic}\"}} {EVENTS}")),
+        "{metrics}"
+    );
+    for name in ["ingest_sink_batch_outcomes_total", "ingest_sink_insert_seconds_bucket", "ingest_sink_retries_total"] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    assert!(health.starts_with("HTTP/1.0 200") && health.ends_with("ok\n"), "{health}");
     assert_eq!(totals, (EVENTS, EVENTS, 1, EVENTS as i64), "sink log:\n{}", log_of(&log));
     assert_eq!(totals_after, totals);
 }

@@ -1,6 +1,10 @@
-//! Logging set-up shared by every binary: human-readable lines by default,
-//! JSON lines with `LOG_FORMAT=json`; the level comes from `RUST_LOG`
-//! (default `info`). Logs go to stderr so stdout stays for command output.
+//! Logging and the operational HTTP endpoints shared by every service.
+//!
+//! Logs: human-readable lines by default, JSON lines with `LOG_FORMAT=json`;
+//! the level comes from `RUST_LOG` (default `info`); stderr, so stdout stays
+//! for command output. Endpoints ([`serve`]): `GET /metrics` (Prometheus text
+//! format) and `GET /healthz` (200 `ok` while the service's health check
+//! passes, 503 with the reason otherwise).
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
@@ -18,4 +22,53 @@ pub fn init_logging() {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// Answers `/healthz`: `Ok(())` when healthy, `Err(reason)` otherwise.
+pub type HealthCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Serves `/metrics` and `/healthz` on `listen` until the process ends.
+/// Returns the bound address (port 0 picks a free one).
+pub async fn serve(
+    listen: std::net::SocketAddr,
+    registry: prometheus::Registry,
+    health: HealthCheck,
+) -> std::io::Result<std::net::SocketAddr> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move {
+                    let mut text = String::new();
+                    match prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut text) {
+                        Ok(()) => (StatusCode::OK, text),
+                        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/healthz",
+            get(move || {
+                let health = health.clone();
+                async move {
+                    match health() {
+                        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+                        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {reason}\n")),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("metrics endpoint stopped: {e}");
+        }
+    });
+    tracing::info!(%bound, "serving /metrics and /healthz");
+    Ok(bound)
 }

@@ -187,3 +187,19 @@ pub async fn wait_for_rows(stack: &Stack, table: &str, expected: u64, sink: Opti
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `GET path` on the sink's metrics endpoint (its address is in the sink's log).
+pub fn http_get(log_name: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let log = log_of(log_name);
+    let address = log
+        .lines()
+        .find_map(|l| l.split("bound=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string())
+        .expect("the sink logs the metrics address");
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
