@@ -21,7 +21,7 @@ enum Command {
     /// Validate the configuration and print it as the tool would use it (secrets as ***).
     CheckConfig,
     /// Simulate shoppers' clicks into a Kafka topic (Avro via Glue, or JSON).
-    Clickstream(ClickstreamArgs),
+    Clickstream(Box<ClickstreamArgs>),
 }
 
 #[tokio::main]

@@ -123,7 +123,7 @@ listen = "127.0.0.1:0"
 }
 
 /// Starts `ingest-sink run`; `fault` arms a fault point (`point:n`).
-pub fn start_sink(config: &PathBuf, fault: Option<&str>, log_name: &str) -> Child {
+pub fn start_sink(config: &std::path::Path, fault: Option<&str>, log_name: &str) -> Child {
     let log = std::fs::File::create(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ingest-sink"));
     command
