@@ -112,6 +112,7 @@ impl BatchApplier {
             self.set_state(key, range, fence, Phase::Before).await?;
             faults::point("after_before");
             let token = format!("{}:{}:{}:{}", key.topic, key.partition, range.min, range.max);
+            let rows = bytes::Bytes::from(rows);
             let table = self.tables.get(&key.topic).expect("a converted row opened its table");
             let started = std::time::Instant::now();
             self.retry

@@ -68,10 +68,12 @@ impl PartitionBatcher {
     /// Adds a record; returns the batches it closes (at most two when it ends a re-formed batch).
     pub fn push(&mut self, key: &PartitionKey, record: Record, now: Instant) -> Vec<Batch> {
         let mut closed = Vec::new();
+        let mut record = Some(record);
         if let Some(target) = self.reform.get(key).copied() {
-            if record.offset <= target.max {
-                self.pending_mut(key, now).records.push(record.clone());
-                if record.offset < target.max {
+            let offset = record.as_ref().map_or(0, |r| r.offset);
+            if offset <= target.max {
+                self.pending_mut(key, now).records.extend(record.take());
+                if offset < target.max {
                     return closed;
                 }
             }
@@ -83,10 +85,11 @@ impl PartitionBatcher {
                 range: target,
                 records,
             });
-            if record.offset <= target.max {
-                return closed;
-            }
         }
+        // What is left is a record past any re-formed range: it starts or joins a normal batch.
+        let Some(record) = record else {
+            return closed;
+        };
         let max_rows = self.max_rows;
         let pending = self.pending_mut(key, now);
         pending.records.push(record);

@@ -123,11 +123,15 @@ impl AppendTable {
         &self.name
     }
 
-    async fn execute(&self, sql: &str) -> Result<(), TableError> {
-        self.client.query(sql).execute().await.map_err(|e| TableError::ClickHouse {
+    fn clickhouse_error(&self, e: clickhouse::error::Error) -> TableError {
+        TableError::ClickHouse {
             table: self.name.clone(),
             reason: e.to_string(),
-        })
+        }
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), TableError> {
+        self.client.query(sql).execute().await.map_err(|e| self.clickhouse_error(e))
     }
 
     async fn check_deduplication(&self) -> Result<(), TableError> {
@@ -138,10 +142,7 @@ impl AppendTable {
             .bind(&self.table)
             .fetch_optional()
             .await
-            .map_err(|e| TableError::ClickHouse {
-                table: self.name.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| self.clickhouse_error(e))?;
         let Some((engine, full)) = engine else {
             return Err(TableError::Unusable {
                 table: self.name.clone(),
@@ -172,10 +173,7 @@ impl AppendTable {
             .bind(&self.table)
             .fetch_all()
             .await
-            .map_err(|e| TableError::ClickHouse {
-                table: self.name.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| self.clickhouse_error(e))?;
         // Known columns keep their declared type text; we only need names to
         // address them and our own mapping to encode them (checked on first use).
         Ok(rows
@@ -289,20 +287,18 @@ impl AppendTable {
         Ok(())
     }
 
-    /// Inserts the RowBinary `rows` in one INSERT carrying `token`.
-    pub async fn insert(&self, rows: Vec<u8>, token: &str) -> Result<(), TableError> {
+    /// Inserts the RowBinary `rows` in one INSERT carrying `token`. `rows` is
+    /// reference-counted, so a retry resends it without copying.
+    pub async fn insert(&self, rows: bytes::Bytes, token: &str) -> Result<(), TableError> {
         let column_list: Vec<String> = self.columns.iter().map(|c| quote(&c.name)).collect();
         let sql = format!("INSERT INTO {} ({}) FORMAT RowBinary", self.name, column_list.join(", "));
-        let fail = |e: clickhouse::error::Error| TableError::ClickHouse {
-            table: self.name.clone(),
-            reason: e.to_string(),
-        };
+        let fail = |e| self.clickhouse_error(e);
         let mut insert = self
             .client
             .insert_formatted_with(sql)
             .with_setting("insert_deduplicate", "1")
             .with_setting("insert_deduplication_token", token);
-        let mut rows = bytes::Bytes::from(rows);
+        let mut rows = rows;
         if crate::faults::is_armed("mid_insert") && rows.len() > 1 {
             // Crash tests: the server has received part of the rows when the process dies.
             insert.send(rows.split_to(rows.len() / 2)).await.map_err(fail)?;

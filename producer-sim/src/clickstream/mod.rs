@@ -21,7 +21,7 @@ use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::util::Timeout;
 use shared::config::GlueConfig;
 use shared::connect_json::ConnectJsonWriter;
-use shared::glue::{GlueAvroEncoder, GlueRegistry, GlueSchemaCache, RegisteredSchema, RegistrationOptions};
+use shared::glue::{GlueAvroEncoder, GlueRegistry, RegisteredSchema, RegistrationOptions};
 use shared::kafka::{ClientRole, KafkaConfig, KafkaContext, TopicOutcome, ensure_topic};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -222,8 +222,7 @@ async fn register_schema(args: &ClickstreamArgs, glue: &GlueConfig) -> Result<Ar
         registry.ensure_registry().await?;
     }
     let schema_name = args.schema_name.as_deref().unwrap_or(&args.topic);
-    let cache = GlueSchemaCache::new(registry);
-    let registered = cache.register(schema_name, CLICK_EVENT_SCHEMA, &options).await?;
+    let registered = Arc::new(registry.register(schema_name, CLICK_EVENT_SCHEMA, &options).await?);
     tracing::info!(schema = schema_name, registry = %glue.registry_name, version = %registered.version_id, "schema registered");
     Ok(registered)
 }

@@ -19,18 +19,6 @@ pub struct MysqlConfig {
     pub password: Secret,
 }
 
-impl MysqlConfig {
-    /// `mysql://user:password@host:port` for `mysql_async` (do not log; see [`Self::display_url`]).
-    pub fn url(&self) -> String {
-        format!("mysql://{}:{}@{}:{}", self.user, self.password.expose(), self.host, self.port)
-    }
-
-    /// The same URL without the password, for logs.
-    pub fn display_url(&self) -> String {
-        format!("mysql://{}@{}:{}", self.user, self.host, self.port)
-    }
-}
-
 impl Validate for MysqlConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         non_empty(prefix, "host", &self.host)?;

@@ -159,6 +159,12 @@ impl GlueRegistry {
         }
     }
 
+    /// The version id a registry call returned, or an error naming the call.
+    fn version_id(&self, operation: &'static str, schema: &str, id: Option<&str>) -> Result<Uuid, RegistryError> {
+        let id = id.unwrap_or_default();
+        Uuid::parse_str(id).map_err(|_| self.rejected(operation, schema, format!("invalid version id `{id}`")))
+    }
+
     fn fail(&self, operation: &'static str, schema: &str, failure: Failure) -> RegistryError {
         match failure {
             Failure::Transport(reason) => self.unavailable(operation, reason),
@@ -208,10 +214,7 @@ impl GlueRegistry {
                 if found.status() == Some(&SchemaVersionStatus::Failure) {
                     return Err(self.rejected("GetSchemaByDefinition", schema_name, "the version's status is FAILURE".into()));
                 }
-                let id = found.schema_version_id().unwrap_or_default();
-                parse_uuid(id).map(Some).ok_or_else(|| {
-                    self.rejected("GetSchemaByDefinition", schema_name, format!("invalid version id `{id}`"))
-                })
+                self.version_id("GetSchemaByDefinition", schema_name, found.schema_version_id()).map(Some)
             }
             Err(e) => match classify(e) {
                 Failure::NotFound => Ok(None),
@@ -305,10 +308,7 @@ impl GlueRegistry {
             .send()
             .await;
         match result {
-            Ok(created) => {
-                let id = created.schema_version_id().unwrap_or_default();
-                parse_uuid(id).ok_or_else(|| self.rejected("CreateSchema", schema_name, format!("invalid version id `{id}`")))
-            }
+            Ok(created) => self.version_id("CreateSchema", schema_name, created.schema_version_id()),
             // Another producer created it meanwhile: register our definition as a version.
             Err(e) => match classify(e) {
                 Failure::AlreadyExists => self.register_version(schema_name, definition).await,
@@ -326,11 +326,7 @@ impl GlueRegistry {
             .send()
             .await;
         match result {
-            Ok(out) => {
-                let id = out.schema_version_id().unwrap_or_default();
-                parse_uuid(id)
-                    .ok_or_else(|| self.rejected("RegisterSchemaVersion", schema_name, format!("invalid version id `{id}`")))
-            }
+            Ok(out) => self.version_id("RegisterSchemaVersion", schema_name, out.schema_version_id()),
             Err(e) => Err(self.fail("RegisterSchemaVersion", schema_name, classify(e))),
         }
     }
@@ -388,10 +384,6 @@ impl GlueRegistry {
         }
         Err(self.unavailable("RegisterSchemaVersion", format!("version {version_id} still PENDING after 10 s")))
     }
-}
-
-fn parse_uuid(id: &str) -> Option<Uuid> {
-    Uuid::parse_str(id).ok()
 }
 
 fn parse_schema(schema_name: &str, definition: &str) -> Result<Schema, RegistryError> {

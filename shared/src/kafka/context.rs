@@ -36,11 +36,6 @@ impl KafkaContext {
         Ok(Self { iam, delivery: None })
     }
 
-    pub fn with_iam(mut self, source: MskIamTokenSource) -> Self {
-        self.iam = Some(source);
-        self
-    }
-
     pub fn with_delivery_listener(mut self, listener: Arc<dyn DeliveryListener>) -> Self {
         self.delivery = Some(listener);
         self
