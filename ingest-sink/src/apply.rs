@@ -7,10 +7,15 @@
 //! any two steps is repaired on restart by [`crate::exactly_once::plan`]; the
 //! named fault points (`after_read`, `after_before`, `mid_insert`,
 //! `after_insert`, `after_after`) let tests crash exactly there.
+//!
+//! With `delivery = at_least_once` the state and the token are left out: the
+//! batch is inserted as it is, and a crash before the offset commit stores it
+//! again. It exists to measure what exactly-once costs.
 
 use crate::batch::{Batch, Record};
 use crate::clickhouse::table::{AppendTable, RecordMeta, TableError, TableSettings};
-use crate::config::ErrorsTolerance;
+use crate::config::{Delivery, ErrorsTolerance};
+use crate::decode::RecordDecoder;
 use crate::dlq::{DeadKind, DeadLetterQueue};
 use crate::exactly_once::{Classification, InvalidBatch, OffsetRange, PartitionState, Phase, Step, plan};
 use crate::faults;
@@ -18,7 +23,7 @@ use crate::metrics::SinkMetrics;
 use crate::retry::{Gave, RetryPolicy};
 use crate::state::{Fence, PartitionKey, StateError, StateStore};
 use clickhouse::Client;
-use shared::glue::{DecodeError, GlueAvroDecoder};
+use shared::glue::DecodeError;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,7 +47,8 @@ pub enum ApplyError {
 
 pub struct BatchApplier {
     pub store: Arc<dyn StateStore>,
-    pub decoder: GlueAvroDecoder,
+    pub decoder: RecordDecoder,
+    pub delivery: Delivery,
     pub client: Client,
     pub database: String,
     pub table_for: Box<dyn Fn(&str) -> String + Send + Sync>,
@@ -66,6 +72,9 @@ impl BatchApplier {
     pub async fn apply(&mut self, batch: &Batch, fence: Fence) -> Result<(), ApplyError> {
         let key = &batch.key;
         faults::point("after_read");
+        if self.delivery == Delivery::AtLeastOnce {
+            return self.insert(batch, batch.range, fence).await;
+        }
         let state = self
             .retry
             .run(&format!("loading state of {key}"), || self.store.load(key), StateError::is_transient)
@@ -108,29 +117,34 @@ impl BatchApplier {
                 Converted::Dead(kind, reason) => self.dead_letter(key, range, record, kind, &reason).await?,
             }
         }
+        let exactly_once = self.delivery == Delivery::ExactlyOnce;
         if row_count > 0 {
-            self.set_state(key, range, fence, Phase::Before).await?;
-            faults::point("after_before");
-            let token = format!("{}:{}:{}:{}", key.topic, key.partition, range.min, range.max);
+            if exactly_once {
+                self.set_state(key, range, fence, Phase::Before).await?;
+                faults::point("after_before");
+            }
+            let token = exactly_once.then(|| format!("{}:{}:{}:{}", key.topic, key.partition, range.min, range.max));
             let rows = bytes::Bytes::from(rows);
             let table = self.tables.get(&key.topic).expect("a converted row opened its table");
             let started = std::time::Instant::now();
             self.retry
                 .run(
                     &format!("inserting {key} {range} into {}", table.name()),
-                    || table.insert(rows.clone(), &token),
+                    || table.insert(rows.clone(), token.as_deref()),
                     TableError::is_transient,
                 )
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
             self.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
-            tracing::debug!(%key, %range, rows = row_count, %token, "inserted");
+            tracing::debug!(%key, %range, rows = row_count, ?token, "inserted");
             self.metrics.batches_inserted.with_label_values(&[key.topic.as_str()]).inc();
             self.metrics.rows_inserted.with_label_values(&[key.topic.as_str()]).inc_by(row_count);
             faults::point("after_insert");
         }
-        self.set_state(key, range, fence, Phase::After).await?;
-        faults::point("after_after");
+        if exactly_once {
+            self.set_state(key, range, fence, Phase::After).await?;
+            faults::point("after_after");
+        }
         Ok(())
     }
 

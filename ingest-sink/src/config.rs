@@ -81,6 +81,34 @@ pub struct ConsumerConfig {
     /// expired data, and is reported instead.
     #[serde(default)]
     pub recover_skipped_offsets: bool,
+    /// How record values are encoded.
+    #[serde(default)]
+    pub format: InputFormat,
+    /// `exactly_once` (default): the state machine, fenced state writes and
+    /// insert deduplication tokens. `at_least_once`: insert and commit only — a
+    /// crash may store a batch twice; for comparison and for tables that
+    /// deduplicate by themselves. The state store is then not consulted.
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// The encoding of record values on the consumed topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    /// Avro with the AWS Glue Schema Registry framing (schemas fetched from `[glue]`).
+    #[default]
+    Avro,
+    /// Kafka Connect `JsonConverter` records with `schemas.enable=true`.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    #[default]
+    ExactlyOnce,
+    AtLeastOnce,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ use crate::apply::{ApplyError, BatchApplier};
 use crate::metrics::SinkMetrics;
 use crate::batch::{Batch, PartitionBatcher, Record};
 use crate::clickhouse::table::TableSettings;
-use crate::config::{OffsetReset, SinkConfig, StateStoreKind};
+use crate::config::{Delivery, OffsetReset, SinkConfig, StateStoreKind};
+use crate::decode::RecordDecoder;
 use crate::dlq::DeadLetterQueue;
 use crate::exactly_once::{OffsetRange, Phase};
 use crate::retry::RetryPolicy;
@@ -30,7 +31,6 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, client::OAuthToken, config::RDKafkaLogLevel, error::KafkaError};
-use shared::glue::{GlueAvroDecoder, GlueRegistry, GlueSchemaCache};
 use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +75,7 @@ const STALL: Duration = Duration::from_secs(5);
 pub struct SinkContext {
     kafka: KafkaContext,
     store: Arc<dyn StateStore>,
+    delivery: Delivery,
     retry: RetryPolicy,
     runtime: tokio::runtime::Handle,
     events: Mutex<Vec<Ownership>>,
@@ -121,6 +122,11 @@ impl SinkContext {
         let mut events = Vec::new();
         for element in tpl.elements() {
             let key = PartitionKey::new(element.topic(), element.partition());
+            if self.delivery == Delivery::AtLeastOnce {
+                // No state: resume from the committed offset.
+                events.push((key, 0, None, None));
+                continue;
+            }
             let taken = self.block_on(async {
                 let fence = self
                     .retry
@@ -248,11 +254,12 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
         }
         None => None,
     };
-    let decoder = GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&config.glue).await)));
+    let decoder = RecordDecoder::for_format(config.consumer.format, &config.glue).await;
     let apply_config = config.apply.clone();
     let mut applier = BatchApplier {
         store: store.clone(),
         decoder,
+        delivery: config.consumer.delivery,
         client: clickhouse_client(config),
         database: config.clickhouse.database.clone(),
         table_for: Box::new(move |topic| apply_config.table_for(topic)),
@@ -271,6 +278,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     let context = SinkContext {
         kafka: kafka_context,
         store,
+        delivery: config.consumer.delivery,
         retry,
         runtime: tokio::runtime::Handle::current(),
         events: Mutex::new(Vec::new()),

@@ -1,4 +1,6 @@
 //! `ingest-sink` command line.
+// The service future nests deeply (consumer → applier → retries → the HTTP client).
+#![recursion_limit = "256"]
 
 use clap::{Parser, Subcommand};
 use ingest_sink::metrics::SinkMetrics;

@@ -1,6 +1,7 @@
 //! The sink end to end against the real stack: clickstream events produced by
 //! the simulator arrive in ClickHouse exactly once — every `globalseq`, once —
-//! with the Redis store and with the KeeperMap store.
+//! with the Redis store and with the KeeperMap store, and from Kafka Connect
+//! JSON records as well as Glue Avro.
 
 mod common;
 
@@ -8,13 +9,14 @@ use common::*;
 use integration_tests::{Stack, TEST_REGISTRY, unique_name};
 use std::time::Duration;
 
-async fn end_to_end(store: &'static str) {
+async fn end_to_end(store: &'static str, producer_flags: &[&str], consumer_extra: &str) {
     const EVENTS: u64 = 20_000;
     let stack = Stack::get();
     let topic = unique_name("sink_e2e");
-    produce(stack, &topic, TEST_REGISTRY, EVENTS).await;
+    produce_with(stack, &topic, TEST_REGISTRY, EVENTS, producer_flags).await;
 
-    let setup = SinkSetup::new(&topic, TEST_REGISTRY, store);
+    let mut setup = SinkSetup::new(&topic, TEST_REGISTRY, store);
+    setup.extra = consumer_extra.to_string();
     let log = format!("{}-{store}", setup.group);
     let mut sink = start_sink(&setup.config_file(stack), None, &log);
     let totals = wait_for_rows(stack, &setup.table, EVENTS, Some(&mut sink), Duration::from_secs(120)).await;
@@ -38,10 +40,15 @@ async fn end_to_end(store: &'static str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_exactly_once_with_redis_state() {
-    end_to_end("redis").await;
+    end_to_end("redis", &[], "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_exactly_once_with_keepermap_state() {
-    end_to_end("keepermap").await;
+    end_to_end("keepermap", &[], "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_json_records_arrive_exactly_once() {
+    end_to_end("redis", &["--format", "json", "--json-with-schema"], "format = \"json\"").await;
 }

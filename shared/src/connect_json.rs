@@ -5,10 +5,24 @@
 //! Connect schemas are derived from the Avro schema with Connect's own names
 //! for logical types (`org.apache.kafka.connect.data.Timestamp`, `Date`,
 //! `Time`, `Decimal`); a `["null", T]` union becomes an optional `T`.
+//!
+//! [`ConnectJsonReader`] goes the other way for consumers: a record with its
+//! Connect schema becomes an Avro schema and value, so JSON topics flow through
+//! the same table mapping as Avro ones. It needs `schemas.enable=true` (the
+//! schema says what the columns are); bytes and decimals are base64, as
+//! `JsonConverter` writes them by default.
 
+use crate::glue::RegisteredSchema;
 use apache_avro::Schema;
-use serde::Serialize;
+use apache_avro::types::Value;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
 
 /// Writes records in the `JsonConverter` shape for one schema; the Connect
 /// schema is rendered once, not per record.
@@ -97,6 +111,212 @@ fn convert(schema: &Schema, optional: bool) -> Json {
     }
 }
 
+/// Reads `{"schema": ..., "payload": ...}` records; each distinct Connect
+/// schema is converted once and gets a stable id (a hash of its text), which
+/// plays the role of a registry's schema-version id.
+#[derive(Default)]
+pub struct ConnectJsonReader {
+    schemas: Mutex<HashMap<String, Arc<RegisteredSchema>>>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    schema: Option<&'a serde_json::value::RawValue>,
+    payload: Json,
+}
+
+impl ConnectJsonReader {
+    /// The record's schema and value; the error says what is wrong with the bytes.
+    pub fn read(&self, bytes: &[u8]) -> Result<(Arc<RegisteredSchema>, Value), String> {
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| format!("not a Connect JSON envelope: {e}"))?;
+        let Some(raw) = envelope.schema else {
+            return Err("record has no \"schema\" (the producer needs schemas.enable=true)".into());
+        };
+        let schema = self.schema(raw.get())?;
+        let value = avro_value(&schema.schema, &envelope.payload)?;
+        Ok((schema, value))
+    }
+
+    fn schema(&self, text: &str) -> Result<Arc<RegisteredSchema>, String> {
+        if let Some(known) = self.schemas.lock().expect("lock").get(text) {
+            return Ok(known.clone());
+        }
+        let connect: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let schema = avro_schema(&connect)?;
+        let registered = Arc::new(RegisteredSchema {
+            version_id: stable_id(text),
+            definition: schema.canonical_form(),
+            schema,
+        });
+        self.schemas.lock().expect("lock").insert(text.to_string(), registered.clone());
+        Ok(registered)
+    }
+}
+
+fn stable_id(text: &str) -> Uuid {
+    let half = |seed: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seed.hash(&mut h);
+        text.hash(&mut h);
+        h.finish()
+    };
+    Uuid::from_u64_pair(half(0), half(1))
+}
+
+/// The Avro schema equivalent to a Connect schema (the inverse of [`connect_schema`]).
+pub fn avro_schema(connect: &Json) -> Result<Schema, String> {
+    let mut names = HashSet::new();
+    let avro = to_avro(connect, "ConnectDefault", &mut names)?;
+    Schema::parse(&avro).map_err(|e| format!("Connect schema has no Avro equivalent: {e}"))
+}
+
+fn to_avro(connect: &Json, path: &str, names: &mut HashSet<String>) -> Result<Json, String> {
+    let plain = non_null(connect, path, names)?;
+    if connect["optional"].as_bool().unwrap_or(false) {
+        Ok(json!(["null", plain]))
+    } else {
+        Ok(plain)
+    }
+}
+
+fn non_null(connect: &Json, path: &str, names: &mut HashSet<String>) -> Result<Json, String> {
+    let kind = connect["type"].as_str().ok_or_else(|| format!("{path}: schema has no \"type\""))?;
+    let name = connect["name"].as_str().unwrap_or("");
+    let logical = |base: &str, logical: &str| json!({"type": base, "logicalType": logical});
+    Ok(match (kind, name) {
+        ("int32", "org.apache.kafka.connect.data.Date" | "io.debezium.time.Date") => logical("int", "date"),
+        ("int32", "org.apache.kafka.connect.data.Time" | "io.debezium.time.Time") => logical("int", "time-millis"),
+        ("int64", "org.apache.kafka.connect.data.Timestamp" | "io.debezium.time.Timestamp") => {
+            logical("long", "timestamp-millis")
+        }
+        ("int64", "io.debezium.time.MicroTimestamp") => logical("long", "timestamp-micros"),
+        ("int64", "io.debezium.time.NanoTimestamp") => logical("long", "timestamp-nanos"),
+        ("int64", "io.debezium.time.MicroTime") => logical("long", "time-micros"),
+        ("bytes", "org.apache.kafka.connect.data.Decimal") => {
+            let parameter = |key: &str| connect["parameters"][key].as_str().and_then(|v| v.parse::<usize>().ok());
+            let scale = parameter("scale").ok_or_else(|| format!("{path}: Decimal without a numeric \"scale\" parameter"))?;
+            let precision = parameter("connect.decimal.precision").unwrap_or(38);
+            json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale})
+        }
+        ("int8" | "int16" | "int32", _) => json!("int"),
+        ("int64", _) => json!("long"),
+        ("float" | "float32", _) => json!("float"),
+        ("double" | "float64", _) => json!("double"),
+        ("boolean", _) => json!("boolean"),
+        ("string", _) => json!("string"),
+        ("bytes", _) => json!("bytes"),
+        ("array", _) => json!({"type": "array", "items": to_avro(&connect["items"], &format!("{path}_items"), names)?}),
+        ("map", _) => {
+            if connect["keys"]["type"] != "string" {
+                return Err(format!("{path}: map keys must be strings to have an Avro equivalent"));
+            }
+            json!({"type": "map", "values": to_avro(&connect["values"], &format!("{path}_values"), names)?})
+        }
+        ("struct", _) => {
+            let record_name = unique_name(if name.is_empty() { path } else { name }, names);
+            let fields = connect["fields"].as_array().ok_or_else(|| format!("{path}: struct without \"fields\""))?;
+            let fields = fields
+                .iter()
+                .map(|f| {
+                    let field = f["field"].as_str().ok_or_else(|| format!("{path}: field without a name"))?;
+                    let schema = to_avro(f, &format!("{path}_{field}"), names)?;
+                    let mut out = json!({"name": field, "type": schema});
+                    if f["optional"].as_bool().unwrap_or(false) {
+                        out["default"] = Json::Null;
+                    }
+                    Ok(out)
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            json!({"type": "record", "name": record_name, "fields": fields})
+        }
+        (other, _) => return Err(format!("{path}: unknown Connect type {other:?}")),
+    })
+}
+
+/// An Avro full name from `wanted`, made valid and unique within one schema.
+fn unique_name(wanted: &str, names: &mut HashSet<String>) -> String {
+    let part = |p: &str| {
+        let mut s: String = p.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+            s.insert(0, '_');
+        }
+        s
+    };
+    let base = wanted.split('.').map(part).collect::<Vec<_>>().join(".");
+    let mut name = base.clone();
+    let mut n = 1;
+    while !names.insert(name.clone()) {
+        n += 1;
+        name = format!("{base}{n}");
+    }
+    name
+}
+
+/// The Avro value of a Connect JSON payload, shaped by `schema` (from [`avro_schema`]).
+pub fn avro_value(schema: &Schema, payload: &Json) -> Result<Value, String> {
+    value_at(schema, payload, "payload")
+}
+
+fn value_at(schema: &Schema, json: &Json, path: &str) -> Result<Value, String> {
+    let wrong = || format!("{path}: {json} does not fit {}", kind_name(schema));
+    let int = || json.as_i64().and_then(|v| i32::try_from(v).ok()).ok_or_else(wrong);
+    let long = || json.as_i64().ok_or_else(wrong);
+    let base64 = || {
+        let text = json.as_str().ok_or_else(wrong)?;
+        BASE64.decode(text).map_err(|e| format!("{path}: not base64: {e}"))
+    };
+    Ok(match schema {
+        Schema::Null if json.is_null() => Value::Null,
+        Schema::Boolean => Value::Boolean(json.as_bool().ok_or_else(wrong)?),
+        Schema::Int => Value::Int(int()?),
+        Schema::Long => Value::Long(long()?),
+        Schema::Float => Value::Float(json.as_f64().ok_or_else(wrong)? as f32),
+        Schema::Double => Value::Double(json.as_f64().ok_or_else(wrong)?),
+        Schema::String => Value::String(json.as_str().ok_or_else(wrong)?.to_string()),
+        Schema::Bytes => Value::Bytes(base64()?),
+        Schema::Decimal(_) => Value::Decimal(apache_avro::Decimal::from(base64()?)),
+        Schema::Date => Value::Date(int()?),
+        Schema::TimeMillis => Value::TimeMillis(int()?),
+        Schema::TimeMicros => Value::TimeMicros(long()?),
+        Schema::TimestampMillis => Value::TimestampMillis(long()?),
+        Schema::TimestampMicros => Value::TimestampMicros(long()?),
+        Schema::TimestampNanos => Value::TimestampNanos(long()?),
+        Schema::Array(a) => {
+            let items = json.as_array().ok_or_else(wrong)?;
+            let items = items.iter().enumerate().map(|(i, v)| value_at(&a.items, v, &format!("{path}[{i}]")));
+            Value::Array(items.collect::<Result<_, _>>()?)
+        }
+        Schema::Map(m) => {
+            let entries = json.as_object().ok_or_else(wrong)?;
+            let entries = entries.iter().map(|(k, v)| Ok((k.clone(), value_at(&m.types, v, &format!("{path}.{k}"))?)));
+            Value::Map(entries.collect::<Result<_, String>>()?)
+        }
+        Schema::Union(u) => match (json.is_null(), u.variants()) {
+            (true, [Schema::Null, _]) => Value::Union(0, Box::new(Value::Null)),
+            (false, [Schema::Null, inner]) => Value::Union(1, Box::new(value_at(inner, json, path)?)),
+            _ => return Err(wrong()),
+        },
+        Schema::Record(r) => {
+            let object = json.as_object().ok_or_else(wrong)?;
+            let fields = r.fields.iter().map(|f| {
+                let value = object.get(&f.name).unwrap_or(&Json::Null);
+                Ok((f.name.clone(), value_at(&f.schema, value, &format!("{path}.{}", f.name))?))
+            });
+            Value::Record(fields.collect::<Result<_, String>>()?)
+        }
+        _ => return Err(wrong()),
+    })
+}
+
+fn kind_name(schema: &Schema) -> String {
+    match schema {
+        Schema::Union(_) => "an optional value".into(),
+        Schema::Record(r) => format!("struct {}", r.name.fullname(None)),
+        other => format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +346,51 @@ mod tests {
         let mut bare = Vec::new();
         ConnectJsonWriter::new(&schema, false).write(&json!({"userid": 1}), &mut bare).unwrap();
         assert_eq!(bare, br#"{"userid":1}"#);
+    }
+
+    #[test]
+    fn reader_inverts_the_writer() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"Click","namespace":"sim","fields":[
+                {"name":"userid","type":"long"},
+                {"name":"ip","type":["null","string"],"default":null},
+                {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
+                {"name":"day","type":{"type":"int","logicalType":"date"}},
+                {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
+                {"name":"tags","type":{"type":"array","items":"string"}},
+                {"name":"blob","type":"bytes"}]}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let payload = json!({"userid": 7, "ip": null, "at": 5, "day": 3, "price": "MDk=", "tags": ["a"], "blob": "AAE="});
+        ConnectJsonWriter::new(&schema, true).write(&payload, &mut out).unwrap();
+        let reader = ConnectJsonReader::default();
+        let (read, value) = reader.read(&out).unwrap();
+        assert_eq!(read.schema.canonical_form(), schema.canonical_form());
+        assert!(value.validate(&read.schema));
+        let Value::Record(fields) = value else { panic!() };
+        assert_eq!(fields[0], ("userid".into(), Value::Long(7)));
+        assert_eq!(fields[1], ("ip".into(), Value::Union(0, Box::new(Value::Null))));
+        assert_eq!(fields[2], ("at".into(), Value::TimestampMillis(5)));
+        assert_eq!(fields[3], ("day".into(), Value::Date(3)));
+        assert_eq!(fields[4], ("price".into(), Value::Decimal(apache_avro::Decimal::from(vec![0x30, 0x39]))));
+        assert_eq!(fields[6], ("blob".into(), Value::Bytes(vec![0, 1])));
+        // The same schema text maps to the same id, once.
+        assert_eq!(reader.read(&out).unwrap().0.version_id, read.version_id);
+    }
+
+    #[test]
+    fn reader_errors_name_the_problem() {
+        let reader = ConnectJsonReader::default();
+        let err = |bytes: &[u8]| reader.read(bytes).unwrap_err();
+        assert!(err(b"{oops").contains("not a Connect JSON envelope"));
+        assert!(err(br#"{"payload":{"a":1}}"#).contains("schemas.enable=true"));
+        let schema = r#"{"type":"struct","fields":[{"field":"a","type":"int32","optional":false}]}"#;
+        let wrong = format!(r#"{{"schema":{schema},"payload":{{"a":"x"}}}}"#);
+        assert!(err(wrong.as_bytes()).contains("payload.a"), "{}", err(wrong.as_bytes()));
+        let too_big = format!(r#"{{"schema":{schema},"payload":{{"a":9999999999}}}}"#);
+        assert!(err(too_big.as_bytes()).contains("does not fit int"));
+        let unknown = r#"{"schema":{"type":"uuid"},"payload":1}"#;
+        assert!(err(unknown.as_bytes()).contains("unknown Connect type"));
     }
 }

@@ -5,6 +5,8 @@
 //! printed. Tests must isolate themselves by name ([`unique_name`]), never by
 //! restarting shared services.
 
+pub mod outage;
+
 use anyhow::{Context, Result, bail};
 use shared::config::GlueConfig;
 use shared::kafka::KafkaConfig;

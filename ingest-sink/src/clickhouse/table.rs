@@ -34,17 +34,48 @@ const METADATA: [(&str, ColumnType); 4] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error("ClickHouse unavailable or refused a statement on {table}: {reason}")]
-    ClickHouse { table: String, reason: String },
+    /// ClickHouse could not be reached, or failed in a way a retry can cure.
+    #[error("ClickHouse unavailable for {table}: {reason}")]
+    Unavailable { table: String, reason: String },
+    /// ClickHouse refused the statement; retrying the same statement cannot help.
+    #[error("ClickHouse refused a statement on {table}: {reason}")]
+    Refused { table: String, reason: String },
     #[error("table {table}: {reason}")]
     Unusable { table: String, reason: String },
 }
 
 impl TableError {
-    /// Worth retrying (a network or server failure) as opposed to a table that can never work.
+    /// Worth retrying (ClickHouse down or overloaded), as opposed to a
+    /// statement or table that can never work.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TableError::ClickHouse { .. })
+        matches!(self, TableError::Unavailable { .. })
     }
+
+    /// Sorts a client error: network failures, time-outs, answers without a
+    /// ClickHouse exception code (a proxy or load balancer talking) and the
+    /// server's own transient exception codes are worth a retry; any other
+    /// exception is final.
+    pub fn from_client(table: &str, e: clickhouse::error::Error) -> Self {
+        let reason = e.to_string();
+        let transient = match &e {
+            clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => true,
+            clickhouse::error::Error::BadResponse(text) => exception_code(text).is_none_or(|code| TRANSIENT_CODES.contains(&code)),
+            _ => false,
+        };
+        let table = table.to_string();
+        if transient { Self::Unavailable { table, reason } } else { Self::Refused { table, reason } }
+    }
+}
+
+/// ClickHouse exception codes that describe the server's condition, not the
+/// statement: timeouts, network, overload, memory, read-only replica, Keeper,
+/// an insert whose outcome is unknown.
+const TRANSIENT_CODES: [u32; 13] = [3, 32, 159, 202, 203, 209, 210, 241, 242, 252, 319, 425, 999];
+
+/// `Code: 53. DB::Exception: ...` → 53.
+fn exception_code(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + 6..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?].parse().ok()
 }
 
 pub struct TableSettings {
@@ -124,10 +155,7 @@ impl AppendTable {
     }
 
     fn clickhouse_error(&self, e: clickhouse::error::Error) -> TableError {
-        TableError::ClickHouse {
-            table: self.name.clone(),
-            reason: e.to_string(),
-        }
+        TableError::from_client(&self.name, e)
     }
 
     async fn execute(&self, sql: &str) -> Result<(), TableError> {
@@ -289,15 +317,18 @@ impl AppendTable {
 
     /// Inserts the RowBinary `rows` in one INSERT carrying `token`. `rows` is
     /// reference-counted, so a retry resends it without copying.
-    pub async fn insert(&self, rows: bytes::Bytes, token: &str) -> Result<(), TableError> {
+    /// Inserts RowBinary `rows`; with a `token`, ClickHouse drops the insert
+    /// if one with the same token is in the table's deduplication window.
+    pub async fn insert(&self, rows: bytes::Bytes, token: Option<&str>) -> Result<(), TableError> {
         let column_list: Vec<String> = self.columns.iter().map(|c| quote(&c.name)).collect();
         let sql = format!("INSERT INTO {} ({}) FORMAT RowBinary", self.name, column_list.join(", "));
         let fail = |e| self.clickhouse_error(e);
-        let mut insert = self
-            .client
-            .insert_formatted_with(sql)
-            .with_setting("insert_deduplicate", "1")
-            .with_setting("insert_deduplication_token", token);
+        let mut insert = self.client.insert_formatted_with(sql);
+        if let Some(token) = token {
+            insert = insert
+                .with_setting("insert_deduplicate", "1")
+                .with_setting("insert_deduplication_token", token);
+        }
         let mut rows = rows;
         if crate::faults::is_armed("mid_insert") && rows.len() > 1 {
             // Crash tests: the server has received part of the rows when the process dies.
@@ -351,6 +382,20 @@ fn parse_type(text: &str) -> ColumnType {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn server_exceptions_are_final_unless_transient() {
+        use super::TableError;
+        use clickhouse::error::Error;
+        let bad = |text: &str| TableError::from_client("t", Error::BadResponse(text.into())).is_transient();
+        assert!(!bad("Code: 53. DB::Exception: Type mismatch in VALUES section. (TYPE_MISMATCH)"));
+        assert!(!bad("Code: 60. DB::Exception: Table db.t does not exist. (UNKNOWN_TABLE)"));
+        assert!(bad("Code: 252. DB::Exception: Too many parts (300). (TOO_MANY_PARTS)"));
+        assert!(bad("Code: 241. DB::Exception: Memory limit exceeded"));
+        assert!(bad("502 Bad Gateway"), "a proxy's answer carries no exception code");
+        assert!(TableError::from_client("t", Error::TimedOut).is_transient());
+        assert!(!TableError::from_client("t", Error::NotEnoughData).is_transient());
+    }
+
     use super::*;
 
     #[test]

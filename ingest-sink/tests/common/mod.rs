@@ -19,8 +19,14 @@ struct Cli {
 
 /// Produces `events` clickstream events (Avro, registry `registry`) to a new 3-partition topic.
 pub async fn produce(stack: &Stack, topic: &str, registry: &str, events: u64) -> Summary {
+    produce_with(stack, topic, registry, events, &[]).await
+}
+
+/// [`produce`] with more `producer-sim clickstream` flags.
+pub async fn produce_with(stack: &Stack, topic: &str, registry: &str, events: u64, more: &[&str]) -> Summary {
     let events = events.to_string();
-    let flags = ["clickstream", "--topic", topic, "--events", &events, "--no-delay", "--users", "200", "--partitions", "3"];
+    let mut flags = vec!["clickstream", "--topic", topic, "--events", &events, "--no-delay", "--users", "200", "--partitions", "3"];
+    flags.extend_from_slice(more);
     let args = Cli::parse_from(flags).args;
     let summary = clickstream::run(&args, &stack.kafka_config(), &stack.glue_config(registry), Arc::new(AtomicBool::new(false)))
         .await
@@ -40,7 +46,11 @@ pub struct SinkSetup {
     pub metadata_columns: bool,
     /// librdkafka `partition.assignment.strategy` (default: the sink's cooperative-sticky).
     pub assignment_strategy: Option<&'static str>,
+    /// Lines added to `[consumer]`.
     pub extra: String,
+    /// Overrides of the stack's ClickHouse and Redis URLs (e.g. through an outage proxy).
+    pub clickhouse_url: Option<String>,
+    pub redis_url: Option<String>,
 }
 
 impl SinkSetup {
@@ -55,12 +65,14 @@ impl SinkSetup {
             metadata_columns: false,
             assignment_strategy: None,
             extra: String::new(),
+            clickhouse_url: None,
+            redis_url: None,
         }
     }
 
     pub fn config_file(&self, stack: &Stack) -> PathBuf {
         let state = match self.store {
-            "redis" => format!("store = \"redis\"\nredis = {{ url = \"{}\" }}", stack.redis_url),
+            "redis" => format!("store = \"redis\"\nredis = {{ url = \"{}\" }}", self.redis_url.as_ref().unwrap_or(&stack.redis_url)),
             "keepermap" => format!("store = \"keepermap\"\nkeepermap_table = \"{}\"", unique_name("sink_state")),
             other => format!("store = \"{other}\""),
         };
@@ -104,7 +116,7 @@ listen = "127.0.0.1:0"
             region = stack.aws_region,
             glue = stack.glue_endpoint,
             registry = self.registry,
-            clickhouse = stack.clickhouse_url,
+            clickhouse = self.clickhouse_url.as_ref().unwrap_or(&stack.clickhouse_url),
             group = self.group,
             topic = self.topic,
             rows = self.batch_max_rows,

@@ -115,6 +115,9 @@ pub enum DecodeError {
     Registry(RegistryError),
     #[error("datum does not match schema version {version_id}: {reason}")]
     Undecodable { version_id: Uuid, reason: String },
+    /// The record is not a usable Kafka Connect JSON record (input format `json`).
+    #[error("not a usable Kafka Connect JSON record: {0}")]
+    ConnectJson(String),
 }
 
 impl DecodeError {
