@@ -16,6 +16,10 @@ pub struct SourceConfig {
     #[serde(default)]
     pub glue: GlueConfig,
     pub capture: CaptureConfig,
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
+    #[serde(default)]
+    pub offsets: OffsetsConfig,
     #[serde(default = "default_metrics")]
     pub metrics: MetricsConfig,
 }
@@ -28,6 +32,139 @@ pub struct CaptureConfig {
     pub topic_prefix: String,
     /// The replica server id this reader presents; unique in the replication topology.
     pub server_id: u32,
+    /// Databases to capture (empty: all but the system ones).
+    #[serde(default)]
+    pub include_databases: Vec<String>,
+    /// `db.table` names to capture (empty: every table of the captured databases).
+    #[serde(default)]
+    pub include_tables: Vec<String>,
+    /// `db.table` names never captured.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    /// `db.table.column` names left out of every event.
+    #[serde(default)]
+    pub exclude_columns: Vec<String>,
+    /// Partitions of each table topic the source creates (keys are spread with Kafka's murmur2).
+    #[serde(default = "default_partitions")]
+    pub topic_partitions: i32,
+    /// Write a tombstone (null value) after each delete, for log compaction.
+    #[serde(default = "default_true")]
+    pub tombstones_on_delete: bool,
+    /// Record encoding: Glue Avro (default) or Kafka Connect JSON with schemas.
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// The server sends a heartbeat when idle this long (also bounds how stale metrics get).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    #[default]
+    Avro,
+    Json,
+}
+
+/// Debezium's `snapshot.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// Snapshot when there are no stored offsets, then stream.
+    #[default]
+    Initial,
+    /// Snapshot, then stop.
+    InitialOnly,
+    /// Like `initial`, and also when the stored position was purged from the server.
+    WhenNeeded,
+    /// No data snapshot: stream from the current position.
+    NoData,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    #[serde(default)]
+    pub mode: SnapshotMode,
+    /// Rows read per primary-key chunk.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: u64,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            mode: SnapshotMode::default(),
+            chunk_rows: default_chunk_rows(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetStoreKind {
+    /// A compacted Kafka topic (default: the offsets live with the data).
+    #[default]
+    Kafka,
+    /// A local JSON file, replaced atomically.
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetsConfig {
+    #[serde(default)]
+    pub store: OffsetStoreKind,
+    /// Offsets topic (default `<topic_prefix>.offsets`).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// File of the `file` store.
+    #[serde(default = "default_offsets_file")]
+    pub file: std::path::PathBuf,
+    /// How often the acknowledged position is stored.
+    #[serde(default = "default_flush_ms")]
+    pub flush_interval_ms: u64,
+}
+
+impl Default for OffsetsConfig {
+    fn default() -> Self {
+        Self {
+            store: OffsetStoreKind::default(),
+            topic: None,
+            file: default_offsets_file(),
+            flush_interval_ms: default_flush_ms(),
+        }
+    }
+}
+
+impl CaptureConfig {
+    /// Whether `db.table` is captured by the include/exclude lists.
+    pub fn captures(&self, database: &str, table: &str) -> bool {
+        const SYSTEM: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+        let full = format!("{database}.{table}");
+        let database_ok = if self.include_databases.is_empty() {
+            !SYSTEM.contains(&database)
+        } else {
+            self.include_databases.iter().any(|d| d == database)
+        };
+        database_ok
+            && (self.include_tables.is_empty() || self.include_tables.contains(&full))
+            && !self.exclude_tables.contains(&full)
+    }
+
+    pub fn excludes_column(&self, database: &str, table: &str, column: &str) -> bool {
+        self.exclude_columns.iter().any(|c| *c == format!("{database}.{table}.{column}"))
+    }
+
+    pub fn topic_for(&self, database: &str, table: &str) -> String {
+        format!("{}.{database}.{table}", self.topic_prefix)
+    }
+}
+
+impl OffsetsConfig {
+    pub fn topic_name(&self, capture: &CaptureConfig) -> String {
+        self.topic.clone().unwrap_or_else(|| format!("{}.offsets", capture.topic_prefix))
+    }
 }
 
 impl Validate for SourceConfig {
@@ -36,6 +173,12 @@ impl Validate for SourceConfig {
         self.kafka.validate(&key(prefix, "kafka"))?;
         self.glue.validate(&key(prefix, "glue"))?;
         self.capture.validate(&key(prefix, "capture"))?;
+        if self.snapshot.chunk_rows == 0 {
+            return Err(invalid(key(prefix, "snapshot.chunk_rows"), "must be at least 1"));
+        }
+        if self.offsets.flush_interval_ms == 0 {
+            return Err(invalid(key(prefix, "offsets.flush_interval_ms"), "must be at least 1"));
+        }
         self.metrics.validate(&key(prefix, "metrics"))
     }
 }
@@ -49,6 +192,18 @@ impl Validate for CaptureConfig {
                 "must be non-empty and use only letters, digits, '.', '_' and '-' (it starts every Kafka topic name)",
             ));
         }
+        for (name, list, parts) in [("include_tables", &self.include_tables, 2), ("exclude_tables", &self.exclude_tables, 2), ("exclude_columns", &self.exclude_columns, 3)] {
+            if let Some(bad) = list.iter().find(|n| n.split('.').count() != parts || n.split('.').any(str::is_empty)) {
+                let form = if parts == 2 { "db.table" } else { "db.table.column" };
+                return Err(invalid(key(prefix, name), format!("{bad:?} is not of the form {form}")));
+            }
+        }
+        if self.topic_partitions < 1 {
+            return Err(invalid(key(prefix, "topic_partitions"), "must be at least 1"));
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return Err(invalid(key(prefix, "heartbeat_interval_ms"), "must be at least 1"));
+        }
         if self.server_id == 0 {
             return Err(invalid(
                 key(prefix, "server_id"),
@@ -57,6 +212,25 @@ impl Validate for CaptureConfig {
         }
         Ok(())
     }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_partitions() -> i32 {
+    1
+}
+fn default_heartbeat_ms() -> u64 {
+    5_000
+}
+fn default_chunk_rows() -> u64 {
+    10_000
+}
+fn default_offsets_file() -> std::path::PathBuf {
+    "cdc-source.offsets.json".into()
+}
+fn default_flush_ms() -> u64 {
+    1_000
 }
 
 fn default_metrics() -> MetricsConfig {

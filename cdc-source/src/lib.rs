@@ -1,6 +1,21 @@
 //! `cdc-source`: MySQL/MariaDB binlog → Debezium change events on Kafka.
 //!
-//! Today this crate holds the service's configuration; the binlog reader,
-//! snapshot and offset store arrive with the source issue (see README).
+//! * [`binlog`]: the replica connection and its events (MariaDB specifics in `binlog::mariadb`);
+//! * [`table`]: table shapes from table maps; [`values`]: Debezium's type mapping;
+//! * [`envelope`]: the change-event envelope; [`position`]: binlog positions and row versions;
+//! * [`config`]: the service configuration.
 
+pub mod binlog;
+pub mod checks;
+pub mod codec;
 pub mod config;
+pub mod envelope;
+pub mod metrics;
+pub mod offsets;
+pub mod position;
+pub mod publisher;
+pub mod recovery;
+pub mod snapshot;
+pub mod source;
+pub mod table;
+pub mod values;

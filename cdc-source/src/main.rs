@@ -1,8 +1,12 @@
 //! `cdc-source` command line.
 
 use cdc_source::config::{ENV_PREFIX, SourceConfig};
+use cdc_source::metrics::SourceMetrics;
 use clap::{Parser, Subcommand};
 use shared::config::{ConfigArgs, load_or_exit, render};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "cdc-source", version, about = "MySQL/MariaDB binlog → Debezium change events on Kafka")]
@@ -17,13 +21,45 @@ struct Cli {
 enum Command {
     /// Validate the configuration and print it as the service would use it (secrets as ***).
     CheckConfig,
+    /// Snapshot (per snapshot.mode) and stream the binlog until SIGTERM / Ctrl-C.
+    Run,
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let cli = Cli::parse();
     shared::telemetry::init_logging();
     let config: SourceConfig = load_or_exit("cdc-source", ENV_PREFIX, &cli.config);
-    match cli.command {
-        Command::CheckConfig => print!("{}", render(&config)),
+    let result = match cli.command {
+        Command::CheckConfig => {
+            print!("{}", render(&config));
+            Ok(())
+        }
+        Command::Run => run(&config).await,
+    };
+    if let Err(e) = result {
+        eprintln!("cdc-source: {e:#}");
+        std::process::exit(1);
     }
+}
+
+async fn run(config: &SourceConfig) -> anyhow::Result<()> {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutdown requested");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let metrics = Arc::new(SourceMetrics::default());
+    let health = metrics.clone();
+    let stall = Duration::from_millis(config.capture.heartbeat_interval_ms.max(config.offsets.flush_interval_ms) * 6);
+    shared::telemetry::serve(config.metrics.listen, metrics.registry.clone(), Arc::new(move || health.health(stall)))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {} (metrics.listen): {e}", config.metrics.listen))?;
+    cdc_source::source::run(config, shutdown, metrics).await
 }

@@ -111,6 +111,29 @@ fn convert(schema: &Schema, optional: bool) -> Json {
     }
 }
 
+/// The `JsonConverter` payload of an Avro value: unions unwrapped, bytes and
+/// decimals base64, dates/times/timestamps as their numbers.
+pub fn payload(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Boolean(b) => json!(b),
+        Value::Int(i) | Value::Date(i) | Value::TimeMillis(i) => json!(i),
+        Value::Long(l) | Value::TimeMicros(l) | Value::TimestampMillis(l) | Value::TimestampMicros(l) | Value::TimestampNanos(l) => json!(l),
+        Value::LocalTimestampMillis(l) | Value::LocalTimestampMicros(l) | Value::LocalTimestampNanos(l) => json!(l),
+        Value::Float(f) => json!(f),
+        Value::Double(d) => json!(d),
+        Value::Bytes(b) | Value::Fixed(_, b) => json!(BASE64.encode(b)),
+        Value::Decimal(d) => json!(BASE64.encode(<Vec<u8>>::try_from(d).unwrap_or_default())),
+        Value::String(s) | Value::Enum(_, s) => json!(s),
+        Value::Uuid(u) => json!(u.to_string()),
+        Value::Union(_, inner) => payload(inner),
+        Value::Array(items) => Json::Array(items.iter().map(payload).collect()),
+        Value::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), payload(v))).collect()),
+        Value::Record(fields) => Json::Object(fields.iter().map(|(k, v)| (k.clone(), payload(v))).collect()),
+        other => json!(format!("{other:?}")),
+    }
+}
+
 /// Reads `{"schema": ..., "payload": ...}` records; each distinct Connect
 /// schema is converted once and gets a stable id (a hash of its text), which
 /// plays the role of a registry's schema-version id.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// A schema version known to the registry, parsed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RegisteredSchema {
     pub version_id: Uuid,
     pub definition: String,

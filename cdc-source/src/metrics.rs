@@ -1,0 +1,78 @@
+//! The source's Prometheus metrics (served with `/healthz` by
+//! `shared::telemetry::serve`): rows by op, how far behind the server the
+//! source is, the binlog position, snapshot progress, reconnects, records
+//! skipped on resume. Healthy while the stream loop keeps turning.
+
+use crate::position::{BinlogPosition, file_sequence};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+pub struct SourceMetrics {
+    pub registry: Registry,
+    pub rows: IntCounterVec,
+    pub lag_ms: IntGauge,
+    pub binlog_file: IntGauge,
+    pub binlog_pos: IntGauge,
+    pub snapshot_rows: IntGaugeVec,
+    pub snapshot_estimate: IntGaugeVec,
+    pub reconnects: IntCounter,
+    pub skipped: IntCounter,
+    pub ddl: IntCounter,
+    last_turn_ms: AtomicI64,
+}
+
+impl Default for SourceMetrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let gauge_vec = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["table"]).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let rows = IntCounterVec::new(Opts::new("cdc_source_rows_total", "Row change events published, by op (c, u, d, r)"), &["op"]).expect("valid metric");
+        registry.register(Box::new(rows.clone())).expect("unique metric");
+        Self {
+            rows,
+            lag_ms: gauge("cdc_source_millis_behind_source", "Now minus the binlog timestamp of the last row event"),
+            binlog_file: gauge("cdc_source_binlog_file_sequence", "Sequence number of the binlog file being read"),
+            binlog_pos: gauge("cdc_source_binlog_position", "Position after the last complete transaction"),
+            snapshot_rows: gauge_vec("cdc_source_snapshot_rows", "Rows read by the snapshot, per table"),
+            snapshot_estimate: gauge_vec("cdc_source_snapshot_rows_estimated", "The server's row estimate per table"),
+            reconnects: counter("cdc_source_reconnects_total", "Reconnections to the MySQL server"),
+            skipped: counter("cdc_source_records_skipped_total", "Records not sent again because their partition already had them"),
+            ddl: counter("cdc_source_ddl_total", "DDL statements seen"),
+            registry,
+            last_turn_ms: AtomicI64::new(crate::source::now_ms()),
+        }
+    }
+}
+
+impl SourceMetrics {
+    pub fn position(&self, position: &BinlogPosition) {
+        self.binlog_file.set(file_sequence(&position.file).unwrap_or(0) as i64);
+        self.binlog_pos.set(position.pos as i64);
+    }
+
+    pub fn turned(&self) {
+        self.last_turn_ms.store(crate::source::now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn health(&self, stall: Duration) -> Result<(), String> {
+        let idle = crate::source::now_ms() - self.last_turn_ms.load(Ordering::Relaxed);
+        if idle > stall.as_millis() as i64 {
+            return Err(format!("the stream loop has not turned for {idle} ms"));
+        }
+        Ok(())
+    }
+}

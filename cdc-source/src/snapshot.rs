@@ -1,0 +1,189 @@
+//! The initial snapshot: every captured table read at one consistent point,
+//! in primary-key chunks, as `op = r` events, followed by streaming from
+//! exactly that point.
+//!
+//! Guarantee: the binlog position returned is the one the snapshot's
+//! repeatable-read transaction saw, so a change is either in the snapshot or
+//! streamed after it — never both, never neither. On MariaDB the position
+//! comes from `binlog_snapshot_file/position` of the consistent-snapshot
+//! transaction, without any lock; on MySQL a global read lock is held only
+//! between opening the transaction and reading the position. A snapshot cut
+//! short by a crash is redone from the start (at a new point) on restart.
+
+use crate::checks::Flavor;
+use crate::codec::Codecs;
+use crate::config::{CaptureConfig, SnapshotConfig};
+use crate::envelope::{SnapshotMarker, SourceInfo};
+use crate::position::{BinlogPosition, RowVersion};
+use crate::source::Emitter;
+use crate::table::{CatalogColumn, TableSchema};
+use crate::values::Origin;
+use anyhow::{Context, Result, bail};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+use mysql_common::binlog::value::BinlogValue;
+
+/// Reads every captured table and hands its rows to `sink`; returns the position to stream from.
+pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogPosition> {
+    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
+    conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
+    let position = match flavor {
+        Flavor::MariaDb => {
+            conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
+            let file: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_file'").await?;
+            let pos: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_position'").await?;
+            match (file, pos) {
+                (Some((_, file)), Some((_, pos))) => BinlogPosition { file, pos: pos.parse()? },
+                _ => bail!("the server did not report binlog_snapshot_file/position"),
+            }
+        }
+        Flavor::MySql => {
+            conn.query_drop("FLUSH TABLES WITH READ LOCK")
+                .await
+                .context("taking the global read lock for the snapshot point (needs the RELOAD privilege)")?;
+            let opened = conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await;
+            let status: Result<Option<Row>, _> = conn.query_first("SHOW MASTER STATUS").await;
+            conn.query_drop("UNLOCK TABLES").await?;
+            opened?;
+            let row = status?.context("SHOW MASTER STATUS returned nothing: is log_bin on?")?;
+            BinlogPosition {
+                file: row.get(0).context("binlog file")?,
+                pos: row.get(1).context("binlog position")?,
+            }
+        }
+    };
+    tracing::info!(%position, "snapshot point taken");
+    let version = RowVersion::of(&position.file, position.pos, 0).map_err(anyhow::Error::msg)?;
+
+    let tables: Vec<(String, String)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
+        .await?;
+    let tables: Vec<(String, String)> = tables.into_iter().filter(|(d, t)| capture.captures(d, t)).collect();
+    let mut shapes = Vec::new();
+    for (database, table) in &tables {
+        shapes.push(catalog_shape(conn, database, table).await?);
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
+    // One row is held back so the very last can say snapshot = "last".
+    let mut pending: Option<(std::sync::Arc<crate::codec::TableCodec>, apache_avro::types::Value, SourceInfo)> = None;
+    for shape in &shapes {
+        let codec = codecs.for_table(shape).await?;
+        let estimate: Option<u64> = conn
+            .exec_first(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&shape.database, &shape.table),
+            )
+            .await?
+            .flatten();
+        let columns = shape.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
+        let key = shape.primary_key.iter().map(|&i| quote(&shape.columns[i].name)).collect::<Vec<_>>();
+        let from = format!("{}.{}", quote(&shape.database), quote(&shape.table));
+        let mut last_key: Option<Vec<mysql_async::Value>> = None;
+        let mut done = 0u64;
+        loop {
+            let rows: Vec<Row> = if key.is_empty() {
+                // No key to page by: one pass.
+                if last_key.is_some() {
+                    break;
+                }
+                last_key = Some(Vec::new());
+                conn.exec(format!("SELECT {columns} FROM {from}"), ()).await?
+            } else {
+                let order = key.join(", ");
+                match &last_key {
+                    None => conn.exec(format!("SELECT {columns} FROM {from} ORDER BY {order} LIMIT {}", settings.chunk_rows), ()).await?,
+                    Some(values) => {
+                        let marks = vec!["?"; key.len()].join(", ");
+                        let sql = format!("SELECT {columns} FROM {from} WHERE ({order}) > ({marks}) ORDER BY {order} LIMIT {}", settings.chunk_rows);
+                        conn.exec(sql, values.clone()).await?
+                    }
+                }
+            };
+            if rows.is_empty() {
+                break;
+            }
+            let full_chunk = rows.len() as u64 == settings.chunk_rows;
+            for row in rows {
+                let values: Vec<BinlogValue<'static>> = row.unwrap().into_iter().map(BinlogValue::Value).collect();
+                if !key.is_empty() {
+                    last_key = Some(shape.primary_key.iter().map(|&i| match &values[i] {
+                        BinlogValue::Value(v) => v.clone(),
+                        _ => mysql_async::Value::NULL,
+                    }).collect());
+                }
+                let after = codec
+                    .row(&values, Origin::Query)
+                    .map_err(|e| anyhow::anyhow!("snapshot of `{}`.`{}`: {e}", shape.database, shape.table))?;
+                let source = SourceInfo {
+                    name: capture.topic_prefix.clone(),
+                    ts_ms: now,
+                    snapshot: SnapshotMarker::Yes,
+                    db: shape.database.clone(),
+                    table: shape.table.clone(),
+                    server_id: 0,
+                    gtid: None,
+                    file: position.file.clone(),
+                    pos: position.pos,
+                    row: 0,
+                    thread: None,
+                };
+                if let Some((held, row, source)) = pending.replace((codec.clone(), after, source)) {
+                    emitter.snapshot_row(&held, row, &source, version, now).await?;
+                }
+                done += 1;
+            }
+            tracing::info!(table = %format!("{}.{}", shape.database, shape.table), rows = done, estimated = ?estimate, "snapshot progress");
+            emitter.snapshot_progress(&shape.database, &shape.table, done, estimate);
+            if !full_chunk && !key.is_empty() {
+                break;
+            }
+        }
+    }
+    if let Some((held, row, mut source)) = pending.take() {
+        source.snapshot = SnapshotMarker::Last;
+        emitter.snapshot_row(&held, row, &source, version, now).await?;
+    }
+    conn.query_drop("COMMIT").await?;
+    Ok(position)
+}
+
+/// The table's shape from `information_schema`.
+pub async fn catalog_shape(conn: &mut Conn, database: &str, table: &str) -> Result<TableSchema> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, c.CHARACTER_SET_NAME, c.CHARACTER_OCTET_LENGTH, \
+                    c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.COLUMN_KEY \
+             FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
+            (database, table),
+        )
+        .await?;
+    let columns: Vec<CatalogColumn> = rows
+        .into_iter()
+        .map(|mut r| CatalogColumn {
+            name: r.take(0).unwrap_or_default(),
+            data_type: r.take(1).unwrap_or_default(),
+            column_type: r.take(2).unwrap_or_default(),
+            nullable: r.take::<String, _>(3).is_some_and(|v| v == "YES"),
+            charset: r.take(4).unwrap_or_default(),
+            octet_length: r.take(5).unwrap_or_default(),
+            numeric_precision: r.take(6).unwrap_or_default(),
+            numeric_scale: r.take(7).unwrap_or_default(),
+            datetime_precision: r.take(8).unwrap_or_default(),
+            primary_key: r.take::<String, _>(9).is_some_and(|v| v == "PRI"),
+        })
+        .collect();
+    // Key order is the index's, not the columns'.
+    let key_order: Vec<String> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+            (database, table),
+        )
+        .await?;
+    let mut shape = TableSchema::from_catalog(database, table, &columns)?;
+    shape.primary_key = key_order.iter().filter_map(|k| shape.columns.iter().position(|c| &c.name == k)).collect();
+    Ok(shape)
+}
+
+fn quote(identifier: &str) -> String {
+    format!("`{}`", identifier.replace('`', "``"))
+}

@@ -1,0 +1,363 @@
+//! The service: checks, snapshot, then the binlog stream published to Kafka,
+//! with offsets stored as the broker acknowledges.
+//!
+//! Guarantees (see `publisher`, `recovery`, `offsets`): every change between
+//! the snapshot point and the present reaches its topic once, in binlog order
+//! per partition, whatever moment the process is killed at: on start the
+//! source resumes from the stored offset (never past an unacknowledged event)
+//! and skips each record whose position is at or below the last one already
+//! in its partition. A lost server connection is retried with backoff from the
+//! last transaction boundary; the same skip rule drops what was already sent.
+
+use crate::binlog::{BinlogEvent, BinlogReader, ReadError, TableFilter};
+use crate::checks::check_server;
+use crate::codec::{Codecs, TableCodec};
+use crate::config::{OffsetStoreKind, OutputFormat, SnapshotMode, SourceConfig};
+use crate::envelope::{Op, SnapshotMarker, SourceInfo};
+use crate::metrics::SourceMetrics;
+use crate::offsets::{OffsetStore, SourceOffsets};
+use crate::position::{BinlogPosition, RowVersion};
+use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, partition_for};
+use crate::recovery::{self, Marks};
+use crate::values::Origin;
+use anyhow::{Context, Result, bail};
+use apache_avro::types::Value;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder};
+use rdkafka::producer::{FutureProducer, Producer};
+use shared::glue::{GlueRegistry, GlueSchemaCache};
+use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+impl TableFilter for crate::config::CaptureConfig {
+    fn captures(&self, database: &str, table: &str) -> bool {
+        crate::config::CaptureConfig::captures(self, database, table)
+    }
+}
+
+/// Sends change records, skipping what the partition already holds.
+pub struct Emitter {
+    publisher: Publisher,
+    marks: Marks,
+    partitions: HashMap<String, i32>,
+    config: SourceConfig,
+    context: KafkaContext,
+    producer: FutureProducer<KafkaContext>,
+    pub metrics: Arc<SourceMetrics>,
+    pub skipped: u64,
+}
+
+impl Emitter {
+    async fn partitions_of(&mut self, topic: &str) -> Result<i32> {
+        if let Some(n) = self.partitions.get(topic) {
+            return Ok(*n);
+        }
+        ensure_topic(&self.config.kafka, self.context.clone(), topic, self.config.capture.topic_partitions, 1).await?;
+        let producer = self.producer.clone();
+        let name = topic.to_string();
+        let count = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&name), Duration::from_secs(30))
+                .map(|m| m.topics().first().map_or(0, |t| t.partitions().len() as i32))
+        })
+        .await??;
+        if count == 0 {
+            bail!("topic {topic} has no partitions");
+        }
+        self.partitions.insert(topic.to_string(), count);
+        Ok(count)
+    }
+
+    /// Sends one record unless its partition already has it.
+    async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str) -> Result<()> {
+        let partitions = self.partitions_of(topic).await?;
+        let partition = key.map_or(0, |k| partition_for(k, partitions));
+        let mark = (topic.to_string(), partition);
+        if self.marks.get(&mark).is_some_and(|m| *m >= order) {
+            self.skipped += 1;
+            self.metrics.skipped.inc();
+            return Ok(());
+        }
+        self.publisher
+            .send(OutgoingRecord {
+                topic,
+                partition,
+                key,
+                value,
+                position,
+                version: order.version as i64,
+            })
+            .await?;
+        self.marks.insert(mark, order);
+        Ok(())
+    }
+
+    /// One change of a table (and its tombstone after a delete).
+    async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Value>, after: Option<Value>, source: &SourceInfo, version: RowVersion) -> Result<()> {
+        let now = now_ms();
+        let encoded = codec.encode(op, before, after, source, now)?;
+        let position = format!("{}:{}:{}", source.file, source.pos, source.row);
+        let order = RecordOrder {
+            version: version.0,
+            tombstone: false,
+        };
+        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &position).await?;
+        if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
+            let order = RecordOrder { tombstone: true, ..order };
+            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &format!("{position}:t")).await?;
+        }
+        self.metrics.rows.with_label_values(&[op.code()]).inc();
+        Ok(())
+    }
+
+    pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Value, source: &SourceInfo, version: RowVersion, _now: i64) -> Result<()> {
+        self.change(codec, Op::Read, None, Some(row), source, version).await
+    }
+
+    pub fn snapshot_progress(&self, database: &str, table: &str, done: u64, estimate: Option<u64>) {
+        let label = format!("{database}.{table}");
+        self.metrics.snapshot_rows.with_label_values(&[&label]).set(done as i64);
+        if let Some(estimate) = estimate {
+            self.metrics.snapshot_estimate.with_label_values(&[&label]).set(estimate as i64);
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64
+}
+
+fn mysql_opts(config: &SourceConfig) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname(config.mysql.host.clone())
+        .tcp_port(config.mysql.port)
+        .user(Some(config.mysql.user.clone()))
+        .pass(Some(config.mysql.password.expose().to_string()))
+        .prefer_socket(false)
+        .into()
+}
+
+/// Runs the source until `shutdown` is set (or, with `snapshot.mode = initial_only`, until the snapshot is done).
+pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<SourceMetrics>) -> Result<()> {
+    let opts = mysql_opts(config);
+    let where_ = format!("{}:{} as {}", config.mysql.host, config.mysql.port, config.mysql.user);
+    let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
+    let facts = check_server(&mut conn, config.capture.server_id).await?;
+    tracing::info!(server = %facts.version, "server checks passed");
+
+    let context = KafkaContext::for_config(&config.kafka).await?;
+    let mut producer_config = config.kafka.client_config(ClientRole::Producer)?;
+    producer_config.set("enable.idempotence", "true").set("acks", "all");
+    let producer: FutureProducer<KafkaContext> = producer_config.create_with_context(context.clone()).context("creating the Kafka producer")?;
+    let registry = match config.capture.format {
+        OutputFormat::Avro => Some(Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&config.glue).await))),
+        OutputFormat::Json => None,
+    };
+    if let Some(registry) = &registry {
+        registry.registry().ensure_registry().await.context("creating or finding the Glue registry")?;
+    }
+    let mut codecs = Codecs::new(config.capture.clone(), registry);
+
+    let offsets = match config.offsets.store {
+        OffsetStoreKind::File => OffsetStore::File(config.offsets.file.clone()),
+        OffsetStoreKind::Kafka => {
+            let topic = config.offsets.topic_name(&config.capture);
+            ensure_topic(&config.kafka, context.clone(), &topic, 1, 1).await?;
+            OffsetStore::Kafka {
+                config: config.kafka.clone(),
+                context: context.clone(),
+                producer: producer.clone(),
+                topic,
+                key: config.capture.topic_prefix.clone(),
+            }
+        }
+    };
+    let stored = offsets.load().await?;
+    tracing::info!(store = %offsets.describe(), ?stored, "offsets loaded");
+
+    // What the source's topics already hold.
+    let prefix = format!("{}.", config.capture.topic_prefix);
+    let offsets_topic = config.offsets.topic_name(&config.capture);
+    let topics: Vec<String> = {
+        let producer = producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(30)))
+            .await??
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|t| t.starts_with(&prefix) && *t != offsets_topic)
+            .collect()
+    };
+    let marks = recovery::last_written(&config.kafka, context.clone(), topics).await?;
+    tracing::info!(partitions = marks.len(), "read back the last record of each partition");
+    let mut emitter = Emitter {
+        publisher: Publisher::new(producer.clone()),
+        marks,
+        partitions: HashMap::new(),
+        config: config.clone(),
+        context: context.clone(),
+        producer: producer.clone(),
+        metrics: metrics.clone(),
+        skipped: 0,
+    };
+
+    let mut gtid = None;
+    let mut from = match (&stored, config.snapshot.mode) {
+        (Some(o), _) if o.snapshot_done => o.position.clone(),
+        (_, SnapshotMode::NoData) => {
+            let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await?.context("SHOW MASTER STATUS returned nothing")?;
+            BinlogPosition {
+                file: row.get(0).context("binlog file")?,
+                pos: row.get(1).context("binlog position")?,
+            }
+        }
+        _ => {
+            let position = crate::snapshot::run(&mut conn, facts.flavor, &config.capture, &config.snapshot, &mut codecs, &mut emitter).await?;
+            emitter.publisher.flush(Duration::from_secs(300)).await?;
+            offsets
+                .store(&SourceOffsets {
+                    position: position.clone(),
+                    gtid: None,
+                    snapshot_done: true,
+                })
+                .await?;
+            tracing::info!(%position, "snapshot complete");
+            if config.snapshot.mode == SnapshotMode::InitialOnly {
+                return Ok(());
+            }
+            position
+        }
+    };
+    drop(conn);
+
+    let flush_every = Duration::from_millis(config.offsets.flush_interval_ms);
+    let mut last_flush = Instant::now();
+    let mut stored_position: Option<BinlogPosition> = stored.map(|s| s.position);
+    let mut backoff = Duration::from_millis(200);
+    let filter: Arc<dyn TableFilter> = Arc::new(config.capture.clone());
+    'connect: while !shutdown.load(Ordering::Relaxed) {
+        let conn = match Conn::new(opts.clone()).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("cannot connect to {where_}: {e}; retrying in {backoff:?}");
+                metrics.reconnects.inc();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
+        let mut reader = match BinlogReader::start(conn, config.capture.server_id, &from, heartbeat, filter.clone()).await {
+            Ok(reader) => reader,
+            Err(e) if e.is_transient() => {
+                tracing::warn!("{e}; retrying in {backoff:?}");
+                metrics.reconnects.inc();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(%from, "streaming the binlog");
+        loop {
+            if shutdown.load(Ordering::Relaxed) {
+                break 'connect;
+            }
+            let event = tokio::select! {
+                event = reader.next() => event,
+                _ = tokio::time::sleep(flush_every) => Ok(Some(BinlogEvent::Heartbeat { at: from.clone() })),
+            };
+            let event = match event {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    tracing::warn!("the server ended the binlog stream; reconnecting");
+                    continue 'connect;
+                }
+                Err(e @ ReadError::Connection(_)) => {
+                    tracing::warn!("{e}; reconnecting from {from} in {backoff:?}");
+                    metrics.reconnects.inc();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue 'connect;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            backoff = Duration::from_millis(200);
+            match event {
+                BinlogEvent::Begin { gtid: g, .. } => gtid = g,
+                BinlogEvent::Rows { at, ts_ms, server_id, table, rows } => {
+                    let codec = codecs.for_table(&table).await?;
+                    metrics.lag_ms.set((now_ms() - ts_ms).max(0));
+                    for (i, change) in rows.into_iter().enumerate() {
+                        let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
+                        let image = |row: Option<mysql_common::binlog::row::BinlogRow>| {
+                            row.map(|r| codec.row(&r, Origin::Binlog))
+                                .transpose()
+                                .map_err(|e| anyhow::anyhow!("`{}`.`{}` at {at} row {i}: {e}", table.database, table.table))
+                        };
+                        let before = image(change.before)?;
+                        let after = image(change.after)?;
+                        let source = SourceInfo {
+                            name: config.capture.topic_prefix.clone(),
+                            ts_ms,
+                            snapshot: SnapshotMarker::No,
+                            db: table.database.clone(),
+                            table: table.table.clone(),
+                            server_id,
+                            gtid: gtid.clone(),
+                            file: at.file.clone(),
+                            pos: at.pos,
+                            row: i as u32,
+                            thread: None,
+                        };
+                        emitter.change(&codec, change.op, before, after, &source, version).await?;
+                    }
+                }
+                BinlogEvent::Ddl { at, database, statement, .. } => {
+                    tracing::info!(%at, %database, %statement, "DDL: later rows carry the new shape");
+                    metrics.ddl.inc();
+                }
+                BinlogEvent::Commit { next } => {
+                    emitter.publisher.mark(next.clone(), gtid.clone());
+                    metrics.position(&next);
+                    from = next;
+                }
+                BinlogEvent::Heartbeat { .. } => {}
+            }
+            if last_flush.elapsed() >= flush_every {
+                last_flush = Instant::now();
+                emitter.publisher.settle(false).await?;
+                if let Some((position, gtid)) = emitter.publisher.acknowledged().cloned()
+                    && stored_position.as_ref() != Some(&position)
+                {
+                    offsets
+                        .store(&SourceOffsets {
+                            position: position.clone(),
+                            gtid,
+                            snapshot_done: true,
+                        })
+                        .await?;
+                    stored_position = Some(position);
+                }
+                metrics.turned();
+            }
+        }
+    }
+    tracing::info!("shutting down: waiting for the broker to acknowledge what was sent");
+    emitter.publisher.flush(Duration::from_secs(60)).await?;
+    if let Some((position, gtid)) = emitter.publisher.acknowledged().cloned() {
+        offsets
+            .store(&SourceOffsets {
+                position,
+                gtid,
+                snapshot_done: true,
+            })
+            .await?;
+    }
+    tracing::info!(sent = emitter.publisher.sent(), skipped = emitter.skipped, "stopped");
+    Ok(())
+}
