@@ -63,7 +63,11 @@ fn convert(kind: &ColumnKind, value: &BinlogValue<'_>, origin: Origin) -> Result
         (ColumnKind::Decimal { scale, .. }, MyValue::Bytes(text)) => {
             Value::Decimal(apache_avro::Decimal::from(decimal_unscaled(std::str::from_utf8(text).map_err(|_| unexpected())?, *scale)?))
         }
-        (ColumnKind::Text { charset }, MyValue::Bytes(bytes)) => Value::String(text(*charset, bytes)),
+        // A query answers in the connection's charset (utf8mb4); the binlog has the column's own bytes.
+        (ColumnKind::Text { charset }, MyValue::Bytes(bytes)) => Value::String(match origin {
+            Origin::Binlog => text(*charset, bytes),
+            Origin::Query => String::from_utf8_lossy(bytes).into_owned(),
+        }),
         // Re-serialised so the binlog's binary JSON and the snapshot's text give the same string.
         (ColumnKind::Json, MyValue::Bytes(bytes)) => Value::String(match serde_json::from_slice::<serde_json::Value>(bytes) {
             Ok(json) => json.to_string(),

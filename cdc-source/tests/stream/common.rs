@@ -1,0 +1,262 @@
+//! Running the real `cdc-source` binary against the local stack and reading
+//! back what it published.
+
+#![allow(dead_code)]
+
+use integration_tests::{Stack, TEST_REGISTRY, unique_name};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use shared::glue::{GlueAvroDecoder, GlueRegistry, GlueSchemaCache};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub async fn mysql(stack: &Stack) -> Conn {
+    Conn::new(Opts::from_url(&stack.mysql_url()).unwrap()).await.unwrap()
+}
+
+/// A source configuration for one test: its own database, topic prefix, server id and offsets file.
+pub struct SourceSetup {
+    pub database: String,
+    pub prefix: String,
+    pub server_id: u32,
+    pub offsets_file: PathBuf,
+    pub snapshot_mode: &'static str,
+    pub extra_capture: String,
+}
+
+impl SourceSetup {
+    pub fn new(name: &str) -> Self {
+        let database = unique_name(name);
+        Self {
+            prefix: format!("cdc_{database}"),
+            server_id: 20_000 + rand::random::<u32>() % 1_000_000,
+            offsets_file: std::env::temp_dir().join(format!("{database}.offsets.json")),
+            database,
+            snapshot_mode: "initial",
+            extra_capture: String::new(),
+        }
+    }
+
+    pub fn topic(&self, table: &str) -> String {
+        format!("{}.{}.{table}", self.prefix, self.database)
+    }
+
+    pub fn config_file(&self, stack: &Stack) -> PathBuf {
+        let text = format!(
+            r#"
+[mysql]
+host = "{host}"
+port = {port}
+user = "{user}"
+password = "{password}"
+
+[kafka]
+bootstrap_servers = "{kafka}"
+
+[glue]
+region = "{region}"
+endpoint_url = "{glue}"
+registry_name = "{registry}"
+access_key_id = "local-stack"
+secret_access_key = "local-stack"
+
+[capture]
+topic_prefix = "{prefix}"
+server_id = {server_id}
+include_databases = ["{database}"]
+heartbeat_interval_ms = 1000
+{extra}
+
+[snapshot]
+mode = "{mode}"
+chunk_rows = 1000
+
+[offsets]
+store = "file"
+file = "{offsets}"
+flush_interval_ms = 200
+
+[metrics]
+listen = "127.0.0.1:0"
+"#,
+            host = stack.mysql_host,
+            port = stack.mysql_port,
+            user = stack.mysql_user,
+            password = stack.mysql_password,
+            kafka = stack.kafka_bootstrap,
+            region = stack.aws_region,
+            glue = stack.glue_endpoint,
+            registry = TEST_REGISTRY,
+            prefix = self.prefix,
+            server_id = self.server_id,
+            database = self.database,
+            extra = self.extra_capture,
+            mode = self.snapshot_mode,
+            offsets = self.offsets_file.display(),
+        );
+        let path = std::env::temp_dir().join(format!("{}.toml", self.database));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+pub fn start_source(config: &std::path::Path, log_name: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join(format!("{log_name}.log")))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_cdc-source"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+pub fn log_of(log_name: &str) -> String {
+    std::fs::read_to_string(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap_or_default()
+}
+
+pub fn stop_source(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("cdc-source did not stop within 60 s of SIGTERM");
+}
+
+pub fn kill_source(mut child: Child) {
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
+/// One record as published.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<apache_avro::types::Value>,
+    pub value: Option<apache_avro::types::Value>,
+    pub headers: HashMap<String, String>,
+}
+
+impl Published {
+    pub fn position(&self) -> &str {
+        &self.headers["cdc.position"]
+    }
+
+    /// `value.<path>` of the envelope, unions unwrapped.
+    pub fn field(&self, path: &str) -> Option<apache_avro::types::Value> {
+        let mut current = self.value.clone()?;
+        for part in path.split('.') {
+            current = unwrap(current);
+            let apache_avro::types::Value::Record(fields) = current else { return None };
+            current = fields.into_iter().find(|(n, _)| n == part)?.1;
+        }
+        Some(unwrap(current))
+    }
+}
+
+pub fn unwrap(value: apache_avro::types::Value) -> apache_avro::types::Value {
+    match value {
+        apache_avro::types::Value::Union(_, inner) => unwrap(*inner),
+        other => other,
+    }
+}
+
+/// Every record of `topic` (all partitions), decoded through the registry,
+/// once `expected` records are there (or `timeout` passes).
+pub async fn read_topic(stack: &Stack, topic: &str, expected: usize, timeout: Duration) -> Vec<Published> {
+    let decoder = GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await)));
+    let config = stack.kafka_config();
+    let topic = topic.to_string();
+    let raw: Vec<(i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, HashMap<String, String>)> = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config
+            .client_config(shared::kafka::ClientRole::Consumer { group_id: &unique_name("reader") })
+            .unwrap()
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let deadline = Instant::now() + timeout;
+        let mut records = Vec::new();
+        let mut assigned = false;
+        let mut seen = std::collections::HashSet::new();
+        while Instant::now() < deadline && records.len() < expected {
+            if !assigned {
+                let Ok(metadata) = consumer.fetch_metadata(Some(&topic), Duration::from_secs(5)) else { continue };
+                let partitions: Vec<i32> = metadata.topics().first().map(|t| t.partitions().iter().map(|p| p.id()).collect()).unwrap_or_default();
+                if partitions.is_empty() {
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                let mut list = TopicPartitionList::new();
+                for p in partitions {
+                    list.add_partition_offset(&topic, p, Offset::Beginning).unwrap();
+                }
+                consumer.assign(&list).unwrap();
+                assigned = true;
+            }
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                // tansu may deliver a batch twice after a re-fetch: keep each offset once.
+                if !seen.insert((m.partition(), m.offset())) {
+                    continue;
+                }
+                let headers = m
+                    .headers()
+                    .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())).collect())
+                    .unwrap_or_default();
+                records.push((m.partition(), m.offset(), m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), headers));
+            }
+        }
+        records
+    })
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for (partition, offset, key, value, headers) in raw {
+        let key = match key {
+            Some(k) => Some(decoder.decode(&k).await.unwrap().value),
+            None => None,
+        };
+        let value = match value {
+            Some(v) => Some(decoder.decode(&v).await.unwrap().value),
+            None => None,
+        };
+        out.push(Published {
+            partition,
+            offset,
+            key,
+            value,
+            headers,
+        });
+    }
+    out.sort_by_key(|p| (p.partition, p.offset));
+    out
+}
+
+/// Waits until the offsets file exists (the source stored a position).
+pub async fn wait_for_offsets(setup: &SourceSetup, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !setup.offsets_file.exists() {
+        assert!(Instant::now() < deadline, "no offsets stored within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn create_database(conn: &mut Conn, setup: &SourceSetup) {
+    conn.query_drop(format!("CREATE DATABASE `{}` CHARACTER SET utf8mb4", setup.database)).await.unwrap();
+}

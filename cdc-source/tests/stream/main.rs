@@ -1,0 +1,4 @@
+//! `cdc-source` against the real MariaDB, broker and registry (scripts/stack).
+
+mod common;
+mod types;
