@@ -61,14 +61,17 @@ pub async fn check_server(conn: &mut Conn, server_id: u32) -> Result<ServerFacts
     if !problems.is_empty() {
         return Err(CheckError(problems.join("; ")));
     }
+    // A replica registered with our id is most likely this source's previous
+    // run (killed; the server has not noticed yet). The server replaces it when
+    // we register, so this is only worth a word: two *live* sources with one id
+    // would keep disconnecting each other.
     let replicas: Vec<mysql_async::Row> = conn.query("SHOW SLAVE HOSTS").await.unwrap_or_default();
-    for row in replicas {
-        let id: Option<u32> = row.get(0);
-        if id == Some(server_id) {
-            return Err(CheckError(format!(
-                "another replica is connected with server_id {server_id}: the server would disconnect one of us; give capture.server_id a unique value"
-            )));
-        }
+    if replicas.iter().any(|row| row.get::<u32, _>(0) == Some(server_id)) {
+        tracing::warn!(
+            server_id,
+            "a replica with this server_id is registered (a previous run of this source?); the server will replace it. \
+             If another live reader uses this id, give capture.server_id a unique value"
+        );
     }
     // Without FULL metadata table maps lack column names, keys, signedness and
     // ENUM values. Reading them from information_schema instead is only right

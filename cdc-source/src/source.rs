@@ -72,12 +72,14 @@ impl Emitter {
         Ok(count)
     }
 
-    /// Sends one record unless its partition already has it.
-    async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str) -> Result<()> {
+    /// Sends one record unless its partition already has it. Snapshot rows
+    /// all share the snapshot point's order, so they are not compared (a cut
+    /// snapshot is redone whole) but still raise the mark.
+    async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str, snapshot: bool) -> Result<()> {
         let partitions = self.partitions_of(topic).await?;
         let partition = key.map_or(0, |k| partition_for(k, partitions));
         let mark = (topic.to_string(), partition);
-        if self.marks.get(&mark).is_some_and(|m| *m >= order) {
+        if !snapshot && self.marks.get(&mark).is_some_and(|m| *m >= order) {
             self.skipped += 1;
             self.metrics.skipped.inc();
             return Ok(());
@@ -105,10 +107,11 @@ impl Emitter {
             version: version.0,
             tombstone: false,
         };
-        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &position).await?;
+        let snapshot = op == Op::Read;
+        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &position, snapshot).await?;
         if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
             let order = RecordOrder { tombstone: true, ..order };
-            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &format!("{position}:t")).await?;
+            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &format!("{position}:t"), false).await?;
         }
         self.metrics.rows.with_label_values(&[op.code()]).inc();
         Ok(())

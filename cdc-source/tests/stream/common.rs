@@ -126,6 +126,9 @@ pub fn log_of(log_name: &str) -> String {
 }
 
 pub fn stop_source(mut child: Child) {
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("cdc-source had already exited ({status}) before it was asked to stop");
+    }
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -140,6 +143,9 @@ pub fn stop_source(mut child: Child) {
 }
 
 pub fn kill_source(mut child: Child) {
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("cdc-source exited ({status}) before it was killed");
+    }
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
 }
@@ -189,6 +195,7 @@ pub async fn read_topic(stack: &Stack, topic: &str, expected: usize, timeout: Du
             .client_config(shared::kafka::ClientRole::Consumer { group_id: &unique_name("reader") })
             .unwrap()
             .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
             .create()
             .unwrap();
         let deadline = Instant::now() + timeout;
@@ -259,4 +266,55 @@ pub async fn wait_for_offsets(setup: &SourceSetup, timeout: Duration) {
 
 pub async fn create_database(conn: &mut Conn, setup: &SourceSetup) {
     conn.query_drop(format!("CREATE DATABASE `{}` CHARACTER SET utf8mb4", setup.database)).await.unwrap();
+}
+
+/// The table as the change stream says it ends: `(id, n)` of every row not deleted,
+/// applying `r`/`c`/`u` as upserts and `d` as removal, in order. Panics on a
+/// second snapshot read of one key.
+pub fn replay(records: &[Published]) -> std::collections::BTreeMap<i32, i32> {
+    use apache_avro::types::Value;
+    let mut state = std::collections::BTreeMap::new();
+    let mut snapshot_reads = std::collections::HashSet::new();
+    let int = |image: Value, name: &str| match image {
+        Value::Record(fields) => match unwrap(fields.into_iter().find(|(n, _)| n == name).unwrap().1) {
+            Value::Int(i) => i,
+            other => panic!("{name} = {other:?}"),
+        },
+        other => panic!("image {other:?}"),
+    };
+    for record in records.iter().filter(|r| r.value.is_some()) {
+        let op = match record.field("op") {
+            Some(Value::String(op)) => op,
+            other => panic!("op {other:?}"),
+        };
+        match op.as_str() {
+            "r" | "c" | "u" => {
+                let after = record.field("after").unwrap();
+                let id = int(after.clone(), "id");
+                if op == "r" {
+                    assert!(snapshot_reads.insert(id), "key {id} read twice by the snapshot");
+                }
+                state.insert(id, int(after, "n"));
+            }
+            "d" => {
+                state.remove(&int(record.field("before").unwrap(), "id"));
+            }
+            other => panic!("op {other}"),
+        }
+    }
+    state
+}
+
+pub async fn table_state(conn: &mut Conn, database: &str, table: &str) -> std::collections::BTreeMap<i32, i32> {
+    let rows: Vec<(i32, i32)> = conn.query(format!("SELECT id, n FROM `{database}`.`{table}`")).await.unwrap();
+    rows.into_iter().collect()
+}
+
+/// Waits until `needle` appears at least `count` times in the log.
+pub async fn wait_for_log_count(log_name: &str, needle: &str, count: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while log_of(log_name).matches(needle).count() < count {
+        assert!(Instant::now() < deadline, "`{needle}` not logged {count} times within {timeout:?}:\n{}", log_of(log_name));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,4 +1,6 @@
 //! `cdc-source` against the real MariaDB, broker and registry (scripts/stack).
 
 mod common;
+mod resume;
+mod snapshot;
 mod types;
