@@ -100,6 +100,7 @@ pub struct Codecs {
     registry: Option<Arc<GlueSchemaCache>>,
     options: RegistrationOptions,
     by_shape: HashMap<TableSchema, Arc<TableCodec>>,
+    schema_change: Option<(Encoder, Encoder)>,
 }
 
 impl Codecs {
@@ -109,7 +110,44 @@ impl Codecs {
             registry,
             options: RegistrationOptions::default(),
             by_shape: HashMap::new(),
+            schema_change: None,
         }
+    }
+
+    /// Encodes a schema-change event (key `{databaseName}`) for `<topic_prefix>`.
+    pub async fn schema_change(&mut self, key: &Value, value: &Value) -> Result<Encoded> {
+        if self.schema_change.is_none() {
+            let prefix = self.capture.topic_prefix.clone();
+            let key_schema = crate::schema_change::key_schema(&prefix);
+            let value_schema = crate::schema_change::value_schema();
+            self.schema_change = Some(self.encoders(&prefix, &key_schema, &value_schema).await?);
+        }
+        let (key_encoder, value_encoder) = self.schema_change.as_ref().expect("set above");
+        let mut key_bytes = Vec::new();
+        key_encoder.encode(key, &mut key_bytes)?;
+        let mut value_bytes = Vec::new();
+        value_encoder.encode(value, &mut value_bytes)?;
+        Ok(Encoded {
+            key: Some(key_bytes),
+            value: value_bytes,
+        })
+    }
+
+    /// Key and value encoders for `topic` in the configured format.
+    async fn encoders(&self, topic: &str, key: &serde_json::Value, value: &serde_json::Value) -> Result<(Encoder, Encoder)> {
+        Ok(match (self.capture.format, &self.registry) {
+            (OutputFormat::Avro, Some(registry)) => (
+                Encoder::Avro(self.register(registry, &format!("{topic}-key"), key).await?),
+                Encoder::Avro(self.register(registry, &format!("{topic}-value"), value).await?),
+            ),
+            _ => {
+                let parse = |json: &serde_json::Value| Schema::parse(json).with_context(|| format!("schema of {topic}"));
+                (
+                    Encoder::Json(ConnectJsonWriter::new(&parse(key)?, true)),
+                    Encoder::Json(ConnectJsonWriter::new(&parse(value)?, true)),
+                )
+            }
+        })
     }
 
     pub async fn for_table(&mut self, shape: &TableSchema) -> Result<Arc<TableCodec>> {
@@ -123,23 +161,16 @@ impl Codecs {
         let prefix = &self.capture.topic_prefix;
         let key_schema = table.key_schema(prefix);
         let value_schema = table.envelope_schema(prefix);
-        let (key, value) = match (self.capture.format, &self.registry) {
-            (OutputFormat::Avro, Some(registry)) => {
-                let key = match key_schema {
-                    Some(schema) => Some(Encoder::Avro(self.register(registry, &format!("{topic}-key"), &schema).await?)),
-                    None => None,
-                };
-                let value = Encoder::Avro(self.register(registry, &format!("{topic}-value"), &value_schema).await?);
-                (key, value)
+        let (key, value) = match key_schema {
+            Some(key_schema) => {
+                let (key, value) = self.encoders(&topic, &key_schema, &value_schema).await?;
+                (Some(key), value)
             }
-            _ => {
-                let parse = |json: &serde_json::Value| Schema::parse(json).with_context(|| format!("schema of {topic}"));
-                let key = match key_schema {
-                    Some(schema) => Some(Encoder::Json(ConnectJsonWriter::new(&parse(&schema)?, true))),
-                    None => None,
-                };
-                (key, Encoder::Json(ConnectJsonWriter::new(&parse(&value_schema)?, true)))
-            }
+            // No primary key: no key schema, records have a null key.
+            None => match (self.capture.format, &self.registry) {
+                (OutputFormat::Avro, Some(registry)) => (None, Encoder::Avro(self.register(registry, &format!("{topic}-value"), &value_schema).await?)),
+                _ => (None, Encoder::Json(ConnectJsonWriter::new(&Schema::parse(&value_schema)?, true))),
+            },
         };
         tracing::info!(%topic, columns = table.columns.len(), key = ?table.primary_key, "table shape registered");
         let codec = Arc::new(TableCodec {

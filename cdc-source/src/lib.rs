@@ -15,6 +15,7 @@ pub mod offsets;
 pub mod position;
 pub mod publisher;
 pub mod recovery;
+pub mod schema_change;
 pub mod snapshot;
 pub mod source;
 pub mod table;

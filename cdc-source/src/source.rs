@@ -19,6 +19,7 @@ use crate::offsets::{OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion};
 use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, partition_for};
 use crate::recovery::{self, Marks};
+use crate::schema_change;
 use crate::values::Origin;
 use anyhow::{Context, Result, bail};
 use apache_avro::types::Value;
@@ -192,7 +193,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             .topics()
             .iter()
             .map(|t| t.name().to_string())
-            .filter(|t| t.starts_with(&prefix) && *t != offsets_topic)
+            .filter(|t| (t.starts_with(&prefix) || *t == config.capture.topic_prefix) && *t != offsets_topic)
             .collect()
     };
     let marks = recovery::last_written(&config.kafka, context.clone(), topics).await?;
@@ -320,9 +321,46 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                         emitter.change(&codec, change.op, before, after, &source, version).await?;
                     }
                 }
-                BinlogEvent::Ddl { at, database, statement, .. } => {
-                    tracing::info!(%at, %database, %statement, "DDL: later rows carry the new shape");
+                BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
                     metrics.ddl.inc();
+                    let target = schema_change::ddl_target(&statement, &database);
+                    let captured = match &target {
+                        Some(t) => config.capture.captures(&t.database, &t.table),
+                        None => !database.is_empty() && config.capture.captures(&database, ""),
+                    };
+                    if captured {
+                        tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
+                        let table = match &target {
+                            Some(t) => {
+                                let mut catalog = Conn::new(opts.clone()).await.context("connecting to read information_schema")?;
+                                let described = schema_change::describe(&mut catalog, &t.database, &t.table).await?;
+                                drop(catalog);
+                                Some((t, described))
+                            }
+                            None => None,
+                        };
+                        let source = SourceInfo {
+                            name: config.capture.topic_prefix.clone(),
+                            ts_ms,
+                            snapshot: SnapshotMarker::No,
+                            db: database.clone(),
+                            table: target.as_ref().map(|t| t.table.clone()).unwrap_or_default(),
+                            server_id,
+                            gtid: gtid.clone(),
+                            file: at.file.clone(),
+                            pos: at.pos,
+                            row: 0,
+                            thread: None,
+                        };
+                        let (key, value) = schema_change::event(&source, &database, &statement, table, now_ms());
+                        let encoded = codecs.schema_change(&key, &value).await?;
+                        let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
+                        let order = RecordOrder { version: version.0, tombstone: false };
+                        let topic = config.capture.topic_prefix.clone();
+                        emitter.emit(&topic, encoded.key.as_deref(), Some(&encoded.value), order, &format!("{at}:0"), false).await?;
+                    }
+                    emitter.publisher.mark(next.clone(), gtid.clone());
+                    from = next;
                 }
                 BinlogEvent::Commit { next } => {
                     emitter.publisher.mark(next.clone(), gtid.clone());

@@ -361,12 +361,24 @@ impl TableSchema {
     }
 }
 
+/// Every field has a default — null, or the type's zero value for NOT NULL
+/// columns — so a column added by DDL is a backward-compatible schema change
+/// whatever its nullability (readers of the new version can read old records).
 fn field_json(column: &Column) -> Json {
     let ty = avro_type(&column.kind);
     if column.nullable {
         json!({"name": column.field, "type": ["null", ty], "default": null})
     } else {
-        json!({"name": column.field, "type": ty})
+        json!({"name": column.field, "type": ty, "default": zero_value(&column.kind)})
+    }
+}
+
+fn zero_value(kind: &ColumnKind) -> Json {
+    match avro_type(kind).get("type").unwrap_or(&avro_type(kind)).as_str() {
+        Some("int" | "long") => json!(0),
+        Some("float" | "double") => json!(0.0),
+        Some("boolean") => json!(false),
+        _ => json!(""), // string, bytes (and decimal bytes): empty
     }
 }
 

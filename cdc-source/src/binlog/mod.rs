@@ -42,9 +42,11 @@ pub enum BinlogEvent {
         table: Arc<TableSchema>,
         rows: Vec<RowChange>,
     },
-    /// A DDL statement, run in `database` (may be empty).
+    /// A DDL statement, run in `database` (may be empty); it is its own
+    /// transaction, and the next one starts at `next`.
     Ddl {
         at: BinlogPosition,
+        next: BinlogPosition,
         ts_ms: i64,
         server_id: u32,
         database: String,
@@ -174,6 +176,7 @@ impl BinlogReader {
                     self.shapes.clear();
                     return Ok(Some(BinlogEvent::Ddl {
                         at,
+                        next: self.here(end),
                         ts_ms,
                         server_id,
                         database: query.schema().into_owned(),

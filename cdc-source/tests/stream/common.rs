@@ -157,6 +157,8 @@ pub struct Published {
     pub offset: i64,
     pub key: Option<apache_avro::types::Value>,
     pub value: Option<apache_avro::types::Value>,
+    /// The Glue schema version of the value.
+    pub value_schema: Option<uuid::Uuid>,
     pub headers: HashMap<String, String>,
 }
 
@@ -239,15 +241,19 @@ pub async fn read_topic(stack: &Stack, topic: &str, expected: usize, timeout: Du
             Some(k) => Some(decoder.decode(&k).await.unwrap().value),
             None => None,
         };
-        let value = match value {
-            Some(v) => Some(decoder.decode(&v).await.unwrap().value),
-            None => None,
+        let (value, value_schema) = match value {
+            Some(v) => {
+                let decoded = decoder.decode(&v).await.unwrap();
+                (Some(decoded.value), Some(decoded.schema.version_id))
+            }
+            None => (None, None),
         };
         out.push(Published {
             partition,
             offset,
             key,
             value,
+            value_schema,
             headers,
         });
     }
