@@ -78,3 +78,12 @@ fn local_example_config_is_valid() {
         .unwrap();
     assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn filters_and_partitions_are_checked() {
+    assert_refused(&run(VALID, &["--set", "capture.include_tables=[\"orders\"]"], &[]), "capture.include_tables");
+    assert_refused(&run(VALID, &["--set", "capture.exclude_columns=[\"shop.orders\"]"], &[]), "capture.exclude_columns");
+    assert_refused(&run(VALID, &["--set", "capture.topic_partitions=0"], &[]), "capture.topic_partitions");
+    assert_refused(&run(VALID, &["--set", "snapshot.chunk_rows=0"], &[]), "snapshot.chunk_rows");
+    assert_refused(&run(VALID, &["--set", "snapshot.mode=\"sometimes\""], &[]), "snapshot.mode");
+}

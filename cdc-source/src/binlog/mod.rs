@@ -62,7 +62,10 @@ pub enum BinlogEvent {
 pub enum ReadError {
     #[error("binlog connection lost: {0}")]
     Connection(String),
-    #[error("the server no longer has binlog position {0}: it was purged. Take a new snapshot (snapshot.mode = \"when_needed\" does it automatically)")]
+    #[error(
+        "the server has no binlog at {0} (purged, or from another server): the changes since are lost to the binlog. \
+         Take a new snapshot: delete the stored offsets (the [offsets] file or topic record) and restart"
+    )]
     Purged(BinlogPosition),
     #[error("cannot read the binlog at {at}: {reason}")]
     Fatal { at: BinlogPosition, reason: String },
@@ -82,6 +85,8 @@ pub trait TableFilter: Send + Sync {
 pub struct BinlogReader {
     stream: BinlogStream,
     file: String,
+    /// End of the last event read (where reading would resume).
+    pos: u64,
     shapes: HashMap<u64, (Vec<u8>, Option<Arc<TableSchema>>)>,
     filter: Arc<dyn TableFilter>,
     in_transaction: bool,
@@ -108,6 +113,7 @@ impl BinlogReader {
         Ok(Self {
             stream,
             file: from.file.clone(),
+            pos: from.pos,
             shapes: HashMap::new(),
             filter,
             in_transaction: false,
@@ -119,15 +125,18 @@ impl BinlogReader {
         loop {
             let Some(event) = self.stream.next().await else { return Ok(None) };
             let event = event.map_err(|e| match &e {
-                mysql_async::Error::Server(s) if s.code == 1236 => ReadError::Fatal {
-                    at: self.here(0),
-                    reason: format!("{} (error 1236: the position is gone or invalid; take a new snapshot)", s.message),
-                },
+                mysql_async::Error::Server(s) if s.code == 1236 => {
+                    tracing::error!("server refused the binlog dump: {}", s.message);
+                    ReadError::Purged(self.here(self.pos))
+                }
                 _ => ReadError::Connection(e.to_string()),
             })?;
             let header = event.header();
             let end = u64::from(header.log_pos());
             let at = self.here(end.saturating_sub(u64::from(header.event_size())));
+            if end > 0 {
+                self.pos = end;
+            }
             let server_id = header.server_id();
             let ts_ms = i64::from(header.timestamp()) * 1000;
             let fatal = |reason: String| ReadError::Fatal { at: at.clone(), reason };
@@ -147,6 +156,7 @@ impl BinlogReader {
             match data {
                 EventData::RotateEvent(rotate) => {
                     self.file = clean_binlog_name(&rotate.name());
+                    self.pos = rotate.position();
                 }
                 EventData::GtidEvent(gtid) => {
                     self.in_transaction = true;

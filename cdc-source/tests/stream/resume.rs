@@ -78,3 +78,29 @@ async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate() {
         .sum();
     println!("{kills} kills, {} records, all once ({skipped} re-read records skipped by the final run)", records.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_the_server_no_longer_has_stops_the_source_with_advice() {
+    let stack = Stack::get();
+    let setup = SourceSetup::new("purged");
+    let mut conn = mysql(stack).await;
+    create_database(&mut conn, &setup).await;
+    std::fs::write(
+        &setup.offsets_file,
+        r#"{"position":{"file":"mariadb-bin.999999","pos":4},"gtid":null,"snapshot_done":true}"#,
+    )
+    .unwrap();
+    let log = setup.database.clone();
+    let mut source = start_source(&setup.config_file(stack), &log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = source.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the source kept running:\n{}", log_of(&log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = log_of(&log);
+    assert!(!status.success());
+    assert!(text.contains("has no binlog at mariadb-bin.999999:4") && text.contains("delete the stored offsets"), "{text}");
+}
