@@ -10,22 +10,16 @@ use crate::values::{Origin, column_value};
 use anyhow::{Context, Result};
 use apache_avro::Schema;
 use apache_avro::types::Value;
-use mysql_common::binlog::row::BinlogRow;
 use mysql_common::binlog::value::BinlogValue;
 use shared::connect_json::{ConnectJsonWriter, payload};
-use shared::glue::{Compression, GlueAvroEncoder, GlueSchemaCache, RegisteredSchema, RegistrationOptions};
+use crate::avro_binary;
+use shared::glue::{Compression, GlueAvroEncoder, GlueSchemaCache, RegisteredSchema, RegistrationOptions, wire};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Column values of one row by column index, from the binlog or from a query.
 pub trait RowValues {
     fn value(&self, index: usize) -> Option<&BinlogValue<'_>>;
-}
-
-impl RowValues for BinlogRow {
-    fn value(&self, index: usize) -> Option<&BinlogValue<'_>> {
-        self.as_ref(index)
-    }
 }
 
 impl RowValues for Vec<BinlogValue<'static>> {
@@ -66,32 +60,113 @@ pub struct Encoded {
     pub value: Vec<u8>,
 }
 
+/// A row image: the kept columns' Avro values, in column order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
 impl TableCodec {
-    /// The Avro record of a row image (kept columns only).
-    pub fn row(&self, row: &dyn RowValues, origin: Origin) -> Result<Value, String> {
-        let mut fields = Vec::with_capacity(self.kept.len());
+    /// The values of a row image (kept columns only).
+    pub fn row(&self, row: &dyn RowValues, origin: Origin) -> Result<Row, String> {
+        let mut values = Vec::with_capacity(self.kept.len());
         for (column, &index) in self.table.columns.iter().zip(&self.kept) {
-            fields.push((column.field.clone(), column_value(column, row.value(index), origin)?));
+            values.push(column_value(column, row.value(index), origin)?);
         }
-        Ok(Value::Record(fields))
+        Ok(Row(values))
     }
 
-    /// Encodes one change event; `image` is the after image (before for deletes), for the key.
-    pub fn encode(&self, op: Op, before: Option<Value>, after: Option<Value>, source: &SourceInfo, ts_ms: i64) -> Result<Encoded> {
-        let key_source = after.as_ref().or(before.as_ref());
-        let key = match (&self.key, key_source) {
-            (Some(encoder), Some(Value::Record(fields))) => {
-                let key_fields: Vec<(String, Value)> = self.table.primary_key.iter().map(|&i| fields[i].clone()).collect();
+    /// The row as a named Avro record (the JSON path and tests).
+    pub fn record(&self, row: &Row) -> Value {
+        Value::Record(self.table.columns.iter().zip(&row.0).map(|(c, v)| (c.field.clone(), v.clone())).collect())
+    }
+
+    /// Encodes one change event; the key comes from the after image (the before image for deletes).
+    pub fn encode(&self, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, ts_ms: i64) -> Result<Encoded> {
+        let key_row = after.as_ref().or(before.as_ref());
+        let key = match (&self.key, key_row) {
+            (Some(Encoder::Avro(encoder)), Some(row)) => {
                 let mut out = Vec::with_capacity(32);
-                encoder.encode(&Value::Record(key_fields), &mut out)?;
+                wire::write_header(&mut out, &encoder.version_id(), Compression::None);
+                for &i in &self.table.primary_key {
+                    avro_binary::value(&mut out, &row.0[i]).map_err(anyhow::Error::msg)?;
+                }
+                Some(out)
+            }
+            (Some(encoder), Some(row)) => {
+                let fields = self.table.primary_key.iter().map(|&i| (self.table.columns[i].field.clone(), row.0[i].clone())).collect();
+                let mut out = Vec::with_capacity(32);
+                encoder.encode(&Value::Record(fields), &mut out)?;
                 Some(out)
             }
             _ => None,
         };
         let mut value = Vec::with_capacity(256);
-        self.value.encode(&envelope(op, before, after, source, ts_ms), &mut value)?;
+        match &self.value {
+            Encoder::Avro(encoder) => {
+                wire::write_header(&mut value, &encoder.version_id(), Compression::None);
+                write_envelope(&mut value, op, before.as_ref(), after.as_ref(), source, ts_ms).map_err(anyhow::Error::msg)?;
+            }
+            json => {
+                let image = |row: Option<Row>| row.map(|r| self.record(&r));
+                json.encode(&envelope(op, image(before), image(after), source, ts_ms), &mut value)?;
+            }
+        }
         Ok(Encoded { key, value })
     }
+}
+
+/// The envelope in Avro binary, field by field as `TableSchema::envelope_schema` declares it.
+fn write_envelope(out: &mut Vec<u8>, op: Op, before: Option<&Row>, after: Option<&Row>, source: &SourceInfo, ts_ms: i64) -> Result<(), String> {
+    for image in [before, after] {
+        match image {
+            None => avro_binary::union(out, 0),
+            Some(row) => {
+                avro_binary::union(out, 1);
+                for v in &row.0 {
+                    avro_binary::value(out, v)?;
+                }
+            }
+        }
+    }
+    write_source(out, source);
+    avro_binary::string(out, op.code());
+    avro_binary::union(out, 1);
+    avro_binary::long(out, ts_ms);
+    avro_binary::union(out, 0); // transaction
+    Ok(())
+}
+
+/// `source` in Avro binary, as `envelope::source_schema` declares it.
+fn write_source(out: &mut Vec<u8>, source: &SourceInfo) {
+    use avro_binary::{long, string, union};
+    string(out, crate::envelope::CONNECTOR_VERSION);
+    string(out, "mysql");
+    string(out, &source.name);
+    long(out, source.ts_ms);
+    union(out, 0);
+    string(out, source.snapshot.as_str());
+    string(out, &source.db);
+    union(out, 0); // sequence
+    union(out, 1);
+    string(out, &source.table);
+    long(out, i64::from(source.server_id));
+    match &source.gtid {
+        Some(gtid) => {
+            union(out, 1);
+            string(out, gtid);
+        }
+        None => union(out, 0),
+    }
+    string(out, &source.file);
+    long(out, source.pos as i64);
+    long(out, i64::from(source.row));
+    match source.thread {
+        Some(thread) => {
+            union(out, 1);
+            long(out, thread as i64);
+        }
+        None => union(out, 0),
+    }
+    union(out, 0); // query
 }
 
 /// Finds or builds the codec of each table shape.
@@ -192,5 +267,61 @@ impl Codecs {
         // One leak per table shape over the life of the process: the encoder borrows its schema.
         let registered: &'static RegisteredSchema = Box::leak(Box::new(RegisteredSchema::clone(&registered)));
         Ok(GlueAvroEncoder::new(registered, Compression::None)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{Charset, Column, ColumnKind};
+    use apache_avro::writer::datum::GenericDatumWriter;
+
+    #[test]
+    fn direct_envelope_bytes_equal_apache_avros() {
+        let column = |name: &str, kind: ColumnKind, nullable: bool| Column {
+            name: name.into(),
+            field: name.into(),
+            kind,
+            nullable,
+        };
+        let table = TableSchema {
+            database: "shop".into(),
+            table: "orders".into(),
+            columns: vec![
+                column("id", ColumnKind::Integer { bytes: 8, unsigned: false }, false),
+                column("note", ColumnKind::Text { charset: Charset::Utf8 }, true),
+                column("amount", ColumnKind::Decimal { precision: 10, scale: 2 }, false),
+                column("at", ColumnKind::DateTime { fsp: 6 }, true),
+            ],
+            primary_key: vec![0],
+        };
+        let schema = Schema::parse(&table.envelope_schema("p")).unwrap();
+        let row = Row(vec![
+            Value::Long(-5),
+            Value::Union(1, Box::new(Value::String("hi".into()))),
+            Value::Decimal(apache_avro::Decimal::from(vec![0x30, 0x39])),
+            Value::Union(0, Box::new(Value::Null)),
+        ]);
+        let source = SourceInfo {
+            name: "p".into(),
+            ts_ms: 1_700_000_000_000,
+            snapshot: crate::envelope::SnapshotMarker::Last,
+            db: "shop".into(),
+            table: "orders".into(),
+            server_id: 7,
+            gtid: Some("0-1-9".into()),
+            file: "bin.000001".into(),
+            pos: 1234,
+            row: 3,
+            thread: None,
+        };
+        let mut direct = Vec::new();
+        write_envelope(&mut direct, Op::Update, Some(&row), Some(&row), &source, 42).unwrap();
+        let record = |r: &Row| Value::Record(table.columns.iter().zip(&r.0).map(|(c, v)| (c.field.clone(), v.clone())).collect());
+        let value = envelope(Op::Update, Some(record(&row)), Some(record(&row)), &source, 42);
+        let writer = GenericDatumWriter::builder(&schema).build().unwrap();
+        let mut reference = Vec::new();
+        writer.write_value_ref(&mut reference, &value).unwrap();
+        assert_eq!(direct, reference);
     }
 }

@@ -85,13 +85,19 @@ fn none() -> Value {
     Value::Union(0, Box::new(Value::Null))
 }
 
-impl SourceInfo {
-    pub fn to_value(&self) -> Value {
-        let snapshot = match self.snapshot {
+impl SnapshotMarker {
+    pub fn as_str(self) -> &'static str {
+        match self {
             SnapshotMarker::No => "false",
             SnapshotMarker::Yes => "true",
             SnapshotMarker::Last => "last",
-        };
+        }
+    }
+}
+
+impl SourceInfo {
+    pub fn to_value(&self) -> Value {
+        let snapshot = self.snapshot.as_str();
         Value::Record(vec![
             ("version".into(), Value::String(CONNECTOR_VERSION.into())),
             ("connector".into(), Value::String("mysql".into())),

@@ -5,6 +5,7 @@
 //! * [`envelope`]: the change-event envelope; [`position`]: binlog positions and row versions;
 //! * [`config`]: the service configuration.
 
+pub mod avro_binary;
 pub mod binlog;
 pub mod checks;
 pub mod codec;

@@ -11,7 +11,7 @@
 
 use crate::binlog::{BinlogEvent, BinlogReader, ReadError, TableFilter};
 use crate::checks::check_server;
-use crate::codec::{Codecs, TableCodec};
+use crate::codec::{Codecs, Row, TableCodec};
 use crate::config::{OffsetStoreKind, OutputFormat, SnapshotMode, SourceConfig};
 use crate::envelope::{Op, SnapshotMarker, SourceInfo};
 use crate::metrics::SourceMetrics;
@@ -22,7 +22,6 @@ use crate::recovery::{self, Marks};
 use crate::schema_change;
 use crate::values::Origin;
 use anyhow::{Context, Result, bail};
-use apache_avro::types::Value;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 use rdkafka::producer::{FutureProducer, Producer};
@@ -100,7 +99,7 @@ impl Emitter {
     }
 
     /// One change of a table (and its tombstone after a delete).
-    async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Value>, after: Option<Value>, source: &SourceInfo, version: RowVersion) -> Result<()> {
+    async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, version: RowVersion) -> Result<()> {
         let now = now_ms();
         let encoded = codec.encode(op, before, after, source, now)?;
         let position = format!("{}:{}:{}", source.file, source.pos, source.row);
@@ -118,7 +117,7 @@ impl Emitter {
         Ok(())
     }
 
-    pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Value, source: &SourceInfo, version: RowVersion, _now: i64) -> Result<()> {
+    pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Row, source: &SourceInfo, version: RowVersion, _now: i64) -> Result<()> {
         self.change(codec, Op::Read, None, Some(row), source, version).await
     }
 
@@ -296,28 +295,29 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 BinlogEvent::Rows { at, ts_ms, server_id, table, rows } => {
                     let codec = codecs.for_table(&table).await?;
                     metrics.lag_ms.set((now_ms() - ts_ms).max(0));
+                    let mut source = SourceInfo {
+                        name: config.capture.topic_prefix.clone(),
+                        ts_ms,
+                        snapshot: SnapshotMarker::No,
+                        db: table.database.clone(),
+                        table: table.table.clone(),
+                        server_id,
+                        gtid: gtid.clone(),
+                        file: at.file.clone(),
+                        pos: at.pos,
+                        row: 0,
+                        thread: None,
+                    };
                     for (i, change) in rows.into_iter().enumerate() {
                         let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
-                        let image = |row: Option<mysql_common::binlog::row::BinlogRow>| {
+                        let image = |row: Option<crate::binlog::rows::RowImage>| {
                             row.map(|r| codec.row(&r, Origin::Binlog))
                                 .transpose()
                                 .map_err(|e| anyhow::anyhow!("`{}`.`{}` at {at} row {i}: {e}", table.database, table.table))
                         };
                         let before = image(change.before)?;
                         let after = image(change.after)?;
-                        let source = SourceInfo {
-                            name: config.capture.topic_prefix.clone(),
-                            ts_ms,
-                            snapshot: SnapshotMarker::No,
-                            db: table.database.clone(),
-                            table: table.table.clone(),
-                            server_id,
-                            gtid: gtid.clone(),
-                            file: at.file.clone(),
-                            pos: at.pos,
-                            row: i as u32,
-                            thread: None,
-                        };
+                        source.row = i as u32;
                         emitter.change(&codec, change.op, before, after, &source, version).await?;
                     }
                 }

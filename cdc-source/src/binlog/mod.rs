@@ -9,6 +9,7 @@
 //! (encrypted or compressed binlogs) stop the reader with an error.
 
 pub mod mariadb;
+pub mod rows;
 
 use crate::envelope::Op;
 use crate::position::BinlogPosition;
@@ -18,7 +19,7 @@ use mariadb::{MariaEvent, clean_binlog_name};
 use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
-use mysql_common::binlog::row::BinlogRow;
+use rows::{RowImage, RowLayout};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,8 +27,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct RowChange {
     pub op: Op,
-    pub before: Option<BinlogRow>,
-    pub after: Option<BinlogRow>,
+    pub before: Option<RowImage>,
+    pub after: Option<RowImage>,
 }
 
 #[derive(Debug)]
@@ -87,7 +88,7 @@ pub struct BinlogReader {
     file: String,
     /// End of the last event read (where reading would resume).
     pos: u64,
-    shapes: HashMap<u64, (Vec<u8>, Option<Arc<TableSchema>>)>,
+    shapes: HashMap<u64, (Vec<u8>, Option<(Arc<TableSchema>, Arc<RowLayout>)>)>,
     filter: Arc<dyn TableFilter>,
     in_transaction: bool,
 }
@@ -199,18 +200,18 @@ impl BinlogReader {
                 }
                 EventData::HeartbeatEvent => return Ok(Some(BinlogEvent::Heartbeat { at: self.here(end) })),
                 EventData::RowsEvent(rows) => {
-                    let Some(table) = self.shape(rows.table_id()).map_err(fatal)? else { continue };
+                    let Some((table, layout)) = self.shape(rows.table_id()).map_err(fatal)? else { continue };
                     let op = match rows {
                         RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Create,
                         RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) | RowsEventData::PartialUpdateRowsEvent(_) => Op::Update,
                         RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
                     };
-                    let tme = self.stream.get_tme(rows.table_id()).expect("shape() found the table map");
-                    let mut changes = Vec::new();
-                    for row in rows.rows(tme) {
-                        let (before, after) = row.map_err(|e| fatal(format!("undecodable row of `{}`.`{}`: {e}", table.database, table.table)))?;
-                        changes.push(RowChange { op, before, after });
-                    }
+                    let changes = layout
+                        .rows(&rows)
+                        .map_err(|e| fatal(format!("undecodable row of `{}`.`{}`: {e}", table.database, table.table)))?
+                        .into_iter()
+                        .map(|(before, after)| RowChange { op, before, after })
+                        .collect();
                     return Ok(Some(BinlogEvent::Rows {
                         at,
                         ts_ms,
@@ -232,7 +233,7 @@ impl BinlogReader {
     }
 
     /// The shape of table `table_id` if it is captured (cached per table-map content).
-    fn shape(&mut self, table_id: u64) -> Result<Option<Arc<TableSchema>>, String> {
+    fn shape(&mut self, table_id: u64) -> Result<Option<(Arc<TableSchema>, Arc<RowLayout>)>, String> {
         let tme = self
             .stream
             .get_tme(table_id)
@@ -245,7 +246,10 @@ impl BinlogReader {
             return Ok(shape.clone());
         }
         let shape = if self.filter.captures(&tme.database_name(), &tme.table_name()) {
-            Some(Arc::new(TableSchema::from_table_map(tme).map_err(|e| e.to_string())?))
+            Some((
+                Arc::new(TableSchema::from_table_map(tme).map_err(|e| e.to_string())?),
+                Arc::new(RowLayout::of(tme)?),
+            ))
         } else {
             None
         };

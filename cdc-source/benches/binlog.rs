@@ -1,0 +1,204 @@
+//! Row events per second from the binlog, three ways over the same binlog
+//! range (200,000 inserted rows of an `orders` table, 1,000 per transaction):
+//!
+//! 1. cdc-source's path without a broker: read, decode, convert to Debezium's
+//!    mapping and encode key + envelope as Glue Avro frames;
+//! 2. the same into the local broker, until every record is acknowledged;
+//! 3. the Python peer, python-mysql-replication, decoding the same rows
+//!    (`benches/python_binlog.py`, run with the stack's venv Python).
+//!
+//! Prints rows/s, and peak RSS (this process for 1–2, the Python process for 3).
+//!
+//!     cargo bench -p cdc-source --bench binlog     # starts the local stack if needed
+
+use cdc_source::binlog::{BinlogEvent, BinlogReader, TableFilter};
+use cdc_source::codec::Codecs;
+use cdc_source::config::CaptureConfig;
+use cdc_source::envelope::{SnapshotMarker, SourceInfo};
+use cdc_source::position::BinlogPosition;
+use cdc_source::publisher::{OutgoingRecord, Publisher};
+use cdc_source::values::Origin;
+use integration_tests::{Stack, TEST_REGISTRY, unique_name};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use rdkafka::producer::FutureProducer;
+use shared::glue::{GlueRegistry, GlueSchemaCache};
+use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROWS: usize = 200_000;
+const PER_TRANSACTION: usize = 1_000;
+
+struct OnlyTable(String);
+
+impl TableFilter for OnlyTable {
+    fn captures(&self, database: &str, _table: &str) -> bool {
+        database == self.0
+    }
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let stack = Stack::get();
+    let database = unique_name("bench_binlog");
+    let opts = Opts::from_url(&stack.mysql_url()).unwrap();
+    let mut conn = Conn::new(opts.clone()).await.unwrap();
+    conn.query_drop(format!("CREATE DATABASE `{database}` CHARACTER SET utf8mb4")).await.unwrap();
+    conn.query_drop(format!(
+        "CREATE TABLE `{database}`.orders (id BIGINT PRIMARY KEY, customer_id INT NOT NULL, \
+         status ENUM('new','paid','shipped') NOT NULL, amount DECIMAL(10,2) NOT NULL, created DATETIME(6) NOT NULL, note VARCHAR(64))"
+    ))
+    .await
+    .unwrap();
+    let (file, pos): (String, u64) = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .unwrap()
+        .map(|row: mysql_async::Row| (row.get(0).unwrap(), row.get(1).unwrap()))
+        .unwrap();
+    conn.query_drop(format!("USE `{database}`")).await.unwrap();
+    for start in (0..ROWS).step_by(PER_TRANSACTION) {
+        conn.query_drop(format!(
+            "INSERT INTO `{database}`.orders SELECT seq, seq % 1000, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), seq / 100, \
+             NOW(6), CONCAT('note ', seq) FROM seq_{}_to_{}",
+            start + 1,
+            start + PER_TRANSACTION
+        ))
+        .await
+        .unwrap();
+    }
+    let from = BinlogPosition { file: file.clone(), pos };
+    println!("{ROWS} rows in {} transactions written; binlog range starts at {from}", ROWS / PER_TRANSACTION);
+
+    let registry = Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await));
+    let capture: CaptureConfig = toml_capture(&database);
+    let kafka = stack.kafka_config();
+    let context = KafkaContext::for_config(&kafka).await.unwrap();
+
+    let (no_broker, _) = rust_pass(&opts, &from, &database, &capture, registry.clone(), None).await;
+    let rss_no_broker = peak_rss_kb();
+    let topic = format!("{}.{database}.orders", capture.topic_prefix);
+    ensure_topic(&kafka, context.clone(), &topic, 1, 1).await.unwrap();
+    let mut producer_config = kafka.client_config(ClientRole::Producer).unwrap();
+    producer_config.set("enable.idempotence", "true").set("acks", "all");
+    let producer: FutureProducer<KafkaContext> = producer_config.create_with_context(context).unwrap();
+    let (with_broker, _) = rust_pass(&opts, &from, &database, &capture, registry, Some(Publisher::new(producer))).await;
+    let rss_with_broker = peak_rss_kb();
+
+    let python = std::process::Command::new(&stack.python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python_binlog.py"))
+        .args([
+            &stack.mysql_host,
+            &stack.mysql_port.to_string(),
+            &stack.mysql_user,
+            &stack.mysql_password,
+            &file,
+            &pos.to_string(),
+            &database,
+            "orders",
+            &ROWS.to_string(),
+            &(30_000 + std::process::id() % 10_000).to_string(),
+        ])
+        .output()
+        .expect("running the Python peer");
+    let out = String::from_utf8_lossy(&python.stdout);
+    let parts: Vec<&str> = out.split_whitespace().collect();
+    assert!(python.status.success() && parts.len() == 3, "python peer failed: {out}\n{}", String::from_utf8_lossy(&python.stderr));
+    let python_rows: f64 = parts[0].parse().unwrap();
+    let python_seconds: f64 = parts[1].parse().unwrap();
+    let python_rate = python_rows / python_seconds;
+    let python_rss: u64 = parts[2].parse().unwrap();
+
+    println!("{:<58} {:>12} {:>12}", "path", "rows/s", "peak RSS");
+    println!("{:<58} {:>12.0} {:>9} MB", "cdc-source: binlog → Debezium Avro+Glue records, no broker", no_broker, rss_no_broker / 1024);
+    println!("{:<58} {:>12.0} {:>9} MB", "cdc-source: … into the local broker, all acknowledged", with_broker, rss_with_broker / 1024);
+    println!("{:<58} {:>12.0} {:>9} MB", "python-mysql-replication 1.0.17: rows decoded", python_rate, python_rss / 1024);
+    println!("speed-up without broker: {:.1}×; with broker: {:.1}×", no_broker / python_rate, with_broker / python_rate);
+    conn.query_drop(format!("DROP DATABASE `{database}`")).await.unwrap();
+}
+
+fn toml_capture(database: &str) -> CaptureConfig {
+    CaptureConfig {
+        topic_prefix: format!("bench_{database}"),
+        server_id: 40_000 + std::process::id() % 10_000,
+        include_databases: vec![database.to_string()],
+        include_tables: vec![],
+        exclude_tables: vec![],
+        exclude_columns: vec![],
+        topic_partitions: 1,
+        tombstones_on_delete: true,
+        format: Default::default(),
+        heartbeat_interval_ms: 1000,
+    }
+}
+
+/// Reads the range, converting and encoding every row; with a publisher, sends and waits for acks.
+async fn rust_pass(
+    opts: &Opts,
+    from: &BinlogPosition,
+    database: &str,
+    capture: &CaptureConfig,
+    registry: Arc<GlueSchemaCache>,
+    mut publisher: Option<Publisher>,
+) -> (f64, u64) {
+    let mut codecs = Codecs::new(capture.clone(), Some(registry));
+    let conn = Conn::new(opts.clone()).await.unwrap();
+    let filter: Arc<dyn TableFilter> = Arc::new(OnlyTable(database.to_string()));
+    let mut reader = BinlogReader::start(conn, capture.server_id, from, Duration::from_secs(1), filter).await.unwrap();
+    let started = Instant::now();
+    let mut rows = 0usize;
+    let mut bytes = 0u64;
+    while rows < ROWS {
+        let Some(BinlogEvent::Rows { at, ts_ms, server_id, table, rows: changes }) = reader.next().await.unwrap() else { continue };
+        let codec = codecs.for_table(&table).await.unwrap();
+        let mut source = SourceInfo {
+            name: capture.topic_prefix.clone(),
+            ts_ms,
+            snapshot: SnapshotMarker::No,
+            db: table.database.clone(),
+            table: table.table.clone(),
+            server_id,
+            gtid: None,
+            file: at.file.clone(),
+            pos: at.pos,
+            row: 0,
+            thread: None,
+        };
+        for (i, change) in changes.into_iter().enumerate() {
+            let after = codec.row(change.after.as_ref().unwrap(), Origin::Binlog).unwrap();
+            source.row = i as u32;
+            let encoded = codec.encode(change.op, None, Some(after), &source, ts_ms).unwrap();
+            bytes += encoded.value.len() as u64;
+            if let Some(publisher) = publisher.as_mut() {
+                let position = format!("{}:{}:{i}", at.file, at.pos);
+                publisher
+                    .send(OutgoingRecord {
+                        topic: &codec.topic,
+                        partition: 0,
+                        key: encoded.key.as_deref(),
+                        value: Some(&encoded.value),
+                        position: &position,
+                        version: 0,
+                    })
+                    .await
+                    .unwrap();
+            }
+            rows += 1;
+        }
+    }
+    if let Some(publisher) = publisher.as_mut() {
+        publisher.flush(Duration::from_secs(300)).await.unwrap();
+    }
+    let rate = rows as f64 / started.elapsed().as_secs_f64();
+    (rate, bytes / rows as u64)
+}
