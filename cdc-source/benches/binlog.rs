@@ -21,9 +21,8 @@ use cdc_source::values::Origin;
 use integration_tests::{Stack, TEST_REGISTRY, unique_name};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
-use rdkafka::producer::FutureProducer;
 use shared::glue::{GlueRegistry, GlueSchemaCache};
-use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
+use shared::kafka::{KafkaContext, ensure_topic};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,10 +88,8 @@ async fn main() {
     let rss_no_broker = peak_rss_kb();
     let topic = format!("{}.{database}.orders", capture.topic_prefix);
     ensure_topic(&kafka, context.clone(), &topic, 1, 1).await.unwrap();
-    let mut producer_config = kafka.client_config(ClientRole::Producer).unwrap();
-    producer_config.set("enable.idempotence", "true").set("acks", "all");
-    let producer: FutureProducer<KafkaContext> = producer_config.create_with_context(context).unwrap();
-    let (with_broker, _) = rust_pass(&opts, &from, &database, &capture, registry, Some(Publisher::new(producer))).await;
+    let publisher = Publisher::create(&kafka, context).unwrap();
+    let (with_broker, _) = rust_pass(&opts, &from, &database, &capture, registry, Some(publisher)).await;
     let rss_with_broker = peak_rss_kb();
 
     let python = std::process::Command::new(&stack.python)

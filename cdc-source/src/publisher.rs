@@ -11,12 +11,13 @@
 //! source (it restarts from the stored offset and skips what Kafka already has).
 
 use crate::position::BinlogPosition;
-use anyhow::{Result, bail};
-use futures_util::FutureExt;
+use anyhow::{Context, Result, bail};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use shared::kafka::KafkaContext;
-use std::collections::VecDeque;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use shared::kafka::{ClientRole, DeliveryListener, KafkaConfig, KafkaContext};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Header names on every record.
@@ -24,7 +25,7 @@ pub const POSITION_HEADER: &str = "cdc.position";
 pub const VERSION_HEADER: &str = "cdc.version";
 
 /// Records waiting for acknowledgement before the source blocks.
-const MAX_IN_FLIGHT: usize = 200_000;
+const MAX_IN_FLIGHT: usize = 100_000;
 
 /// Where a record came from: its header value and its place in the total order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,27 +43,56 @@ pub struct OutgoingRecord<'a> {
     pub version: i64,
 }
 
-enum Pending {
-    Record(DeliveryFuture),
-    /// Everything before this entry is part of transactions that ended before `next`.
-    Mark { next: BinlogPosition, gtid: Option<String> },
+/// Delivery reports, by record sequence number (the record's opaque).
+#[derive(Default)]
+pub struct Acknowledgements {
+    in_flight: Mutex<BTreeSet<u64>>,
+    failure: Mutex<Option<String>>,
+    progress: tokio::sync::Notify,
+}
+
+impl DeliveryListener for Acknowledgements {
+    fn on_delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        if let Err((e, _)) = result {
+            self.failure.lock().expect("lock").get_or_insert_with(|| e.to_string());
+        }
+        self.in_flight.lock().expect("lock").remove(&(opaque as u64));
+        self.progress.notify_one();
+    }
+}
+
+impl Acknowledgements {
+    /// Everything sent before sequence number `before` is acknowledged.
+    fn covers(&self, before: u64) -> bool {
+        self.in_flight.lock().expect("lock").first().is_none_or(|&oldest| oldest >= before)
+    }
 }
 
 pub struct Publisher {
-    producer: FutureProducer<KafkaContext>,
-    pending: VecDeque<Pending>,
+    producer: ThreadedProducer<KafkaContext>,
+    acks: Arc<Acknowledgements>,
+    /// (records sent before the mark, resume position, GTID)
+    marks: VecDeque<(u64, BinlogPosition, Option<String>)>,
     acknowledged: Option<(BinlogPosition, Option<String>)>,
     sent: u64,
 }
 
 impl Publisher {
-    pub fn new(producer: FutureProducer<KafkaContext>) -> Self {
-        Self {
+    /// An idempotent (`acks=all`) producer of change records.
+    pub fn create(kafka: &KafkaConfig, context: KafkaContext) -> Result<Self> {
+        let acks = Arc::new(Acknowledgements::default());
+        let mut config = kafka.client_config(ClientRole::Producer)?;
+        config.set("enable.idempotence", "true").set("acks", "all");
+        let producer = config
+            .create_with_context(context.with_delivery_listener(acks.clone()))
+            .context("creating the Kafka producer")?;
+        Ok(Self {
             producer,
-            pending: VecDeque::new(),
+            acks,
+            marks: VecDeque::new(),
             acknowledged: None,
             sent: 0,
-        }
+        })
     }
 
     pub async fn send(&mut self, record: OutgoingRecord<'_>) -> Result<()> {
@@ -76,72 +106,64 @@ impl Publisher {
                 key: VERSION_HEADER,
                 value: Some(&version),
             });
-        let mut future_record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(record.topic).partition(record.partition).headers(headers);
+        let sequence = self.sent;
+        let mut base: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(record.topic, sequence as usize)
+            .partition(record.partition)
+            .headers(headers);
         if let Some(key) = record.key {
-            future_record = future_record.key(key);
+            base = base.key(key);
         }
         if let Some(value) = record.value {
-            future_record = future_record.payload(value);
+            base = base.payload(value);
         }
-        let mut future_record = future_record;
+        self.acks.in_flight.lock().expect("lock").insert(sequence);
         loop {
-            match self.producer.send_result(future_record) {
-                Ok(delivery) => {
-                    self.pending.push_back(Pending::Record(delivery));
-                    self.sent += 1;
-                    break;
+            match self.producer.send(base) {
+                Ok(()) => break,
+                Err((e, returned)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    base = returned;
+                    self.wait_for_progress().await?;
                 }
-                Err((e, returned)) => {
-                    if !matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)) {
-                        bail!("cannot queue a record for {}: {e}", record.topic);
-                    }
-                    future_record = returned;
-                    self.settle(true).await?;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                Err((e, _)) => {
+                    self.acks.in_flight.lock().expect("lock").remove(&sequence);
+                    bail!("cannot queue a record for {}: {e}", record.topic);
                 }
             }
         }
-        if self.pending.len() >= MAX_IN_FLIGHT {
-            self.settle(true).await?;
+        self.sent += 1;
+        while self.acks.in_flight.lock().expect("lock").len() >= MAX_IN_FLIGHT {
+            self.wait_for_progress().await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_for_progress(&self) -> Result<()> {
+        self.check()?;
+        let _ = tokio::time::timeout(Duration::from_millis(50), self.acks.progress.notified()).await;
+        self.check()
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(e) = self.acks.failure.lock().expect("lock").as_ref() {
+            bail!("the broker refused a change record: {e}; the source stops and will resume from its last stored offset");
         }
         Ok(())
     }
 
     /// A transaction ended: once all records so far are acknowledged, `next` is safe to resume from.
     pub fn mark(&mut self, next: BinlogPosition, gtid: Option<String>) {
-        self.pending.push_back(Pending::Mark { next, gtid });
+        self.marks.push_back((self.sent, next, gtid));
     }
 
-    /// Takes acknowledgements off the front; with `wait`, waits for at least the first one.
-    pub async fn settle(&mut self, wait: bool) -> Result<()> {
-        let mut waited = !wait;
-        while let Some(front) = self.pending.front_mut() {
-            match front {
-                Pending::Mark { .. } => {
-                    if let Some(Pending::Mark { next, gtid }) = self.pending.pop_front() {
-                        self.acknowledged = Some((next, gtid));
-                    }
-                }
-                Pending::Record(delivery) => {
-                    let outcome = if waited {
-                        match delivery.now_or_never() {
-                            Some(outcome) => outcome,
-                            None => return Ok(()),
-                        }
-                    } else {
-                        waited = true;
-                        delivery.await
-                    };
-                    match outcome {
-                        Ok(Ok(_)) => {
-                            self.pending.pop_front();
-                        }
-                        Ok(Err((e, _))) => bail!("the broker refused a change record: {e}; the source stops and will resume from its last stored offset"),
-                        Err(_) => bail!("the producer was dropped before a delivery report arrived"),
-                    }
-                }
+    /// Moves the acknowledged position past every mark whose records are all acknowledged.
+    pub async fn settle(&mut self, _wait: bool) -> Result<()> {
+        self.check()?;
+        while let Some((before, _, _)) = self.marks.front() {
+            if !self.acks.covers(*before) {
+                break;
             }
+            let (_, next, gtid) = self.marks.pop_front().expect("front exists");
+            self.acknowledged = Some((next, gtid));
         }
         Ok(())
     }
@@ -149,14 +171,14 @@ impl Publisher {
     /// Waits until everything sent is acknowledged (or `timeout`).
     pub async fn flush(&mut self, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
-        while !self.pending.is_empty() {
+        while !self.acks.covers(self.sent) {
             if tokio::time::Instant::now() > deadline {
-                bail!("{} records still unacknowledged after {timeout:?}", self.pending.len());
+                bail!("{} records still unacknowledged after {timeout:?}", self.in_flight());
             }
-            self.settle(true).await?;
+            self.wait_for_progress().await?;
         }
         let _ = self.producer.flush(Duration::from_secs(1));
-        Ok(())
+        self.settle(false).await
     }
 
     /// The latest position before which every record is acknowledged.
@@ -165,7 +187,7 @@ impl Publisher {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.acks.in_flight.lock().expect("lock").len()
     }
 
     pub fn sent(&self) -> u64 {

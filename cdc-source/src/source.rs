@@ -153,6 +153,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     tracing::info!(server = %facts.version, "server checks passed");
 
     let context = KafkaContext::for_config(&config.kafka).await?;
+    // For offsets and metadata; change records go through the publisher's own producer.
     let mut producer_config = config.kafka.client_config(ClientRole::Producer)?;
     producer_config.set("enable.idempotence", "true").set("acks", "all");
     let producer: FutureProducer<KafkaContext> = producer_config.create_with_context(context.clone()).context("creating the Kafka producer")?;
@@ -198,7 +199,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     let marks = recovery::last_written(&config.kafka, context.clone(), topics).await?;
     tracing::info!(partitions = marks.len(), "read back the last record of each partition");
     let mut emitter = Emitter {
-        publisher: Publisher::new(producer.clone()),
+        publisher: Publisher::create(&config.kafka, context.clone())?,
         marks,
         partitions: HashMap::new(),
         config: config.clone(),
