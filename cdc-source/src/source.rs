@@ -267,6 +267,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             Err(e) => return Err(e.into()),
         };
         tracing::info!(%from, "streaming the binlog");
+        metrics.position(&from);
         loop {
             if shutdown.load(Ordering::Relaxed) {
                 break 'connect;

@@ -186,13 +186,45 @@ pub fn unwrap(value: apache_avro::types::Value) -> apache_avro::types::Value {
     }
 }
 
+/// (partition, offset, key, value, headers) of one record as stored.
+pub type RawRecord = (i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, HashMap<String, String>);
+
 /// Every record of `topic` (all partitions), decoded through the registry,
 /// once `expected` records are there (or `timeout` passes).
 pub async fn read_topic(stack: &Stack, topic: &str, expected: usize, timeout: Duration) -> Vec<Published> {
     let decoder = GlueAvroDecoder::new(Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await)));
+    let raw = read_raw(stack, topic, expected, timeout).await;
+    let mut out = Vec::new();
+    for (partition, offset, key, value, headers) in raw {
+        let key = match key {
+            Some(k) => Some(decoder.decode(&k).await.unwrap().value),
+            None => None,
+        };
+        let (value, value_schema) = match value {
+            Some(v) => {
+                let decoded = decoder.decode(&v).await.unwrap();
+                (Some(decoded.value), Some(decoded.schema.version_id))
+            }
+            None => (None, None),
+        };
+        out.push(Published {
+            partition,
+            offset,
+            key,
+            value,
+            value_schema,
+            headers,
+        });
+    }
+    out.sort_by_key(|p| (p.partition, p.offset));
+    out
+}
+
+/// Every record of `topic` as stored, once `expected` records are there (or `timeout` passes), in (partition, offset) order.
+pub async fn read_raw(stack: &Stack, topic: &str, expected: usize, timeout: Duration) -> Vec<RawRecord> {
     let config = stack.kafka_config();
     let topic = topic.to_string();
-    let raw: Vec<(i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, HashMap<String, String>)> = tokio::task::spawn_blocking(move || {
+    let mut records: Vec<RawRecord> = tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = config
             .client_config(shared::kafka::ClientRole::Consumer { group_id: &unique_name("reader") })
             .unwrap()
@@ -235,30 +267,8 @@ pub async fn read_topic(stack: &Stack, topic: &str, expected: usize, timeout: Du
     })
     .await
     .unwrap();
-    let mut out = Vec::new();
-    for (partition, offset, key, value, headers) in raw {
-        let key = match key {
-            Some(k) => Some(decoder.decode(&k).await.unwrap().value),
-            None => None,
-        };
-        let (value, value_schema) = match value {
-            Some(v) => {
-                let decoded = decoder.decode(&v).await.unwrap();
-                (Some(decoded.value), Some(decoded.schema.version_id))
-            }
-            None => (None, None),
-        };
-        out.push(Published {
-            partition,
-            offset,
-            key,
-            value,
-            value_schema,
-            headers,
-        });
-    }
-    out.sort_by_key(|p| (p.partition, p.offset));
-    out
+    records.sort_by_key(|r| (r.0, r.1));
+    records
 }
 
 /// Waits until the offsets file exists (the source stored a position).

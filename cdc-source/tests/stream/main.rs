@@ -2,6 +2,7 @@
 
 mod common;
 mod ddl;
+mod golden;
 mod resume;
 mod snapshot;
 mod types;
