@@ -15,6 +15,7 @@ use shared::connect_json::{ConnectJsonWriter, payload};
 use crate::avro_binary;
 use shared::glue::{Compression, GlueAvroEncoder, GlueSchemaCache, RegisteredSchema, RegistrationOptions, wire};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Column values of one row by column index, from the binlog or from a query.
@@ -174,7 +175,7 @@ pub struct Codecs {
     capture: CaptureConfig,
     registry: Option<Arc<GlueSchemaCache>>,
     options: RegistrationOptions,
-    by_shape: HashMap<TableSchema, Arc<TableCodec>>,
+    by_shape: HashMap<TableSchema, Rc<TableCodec>>,
     schema_change: Option<(Encoder, Encoder)>,
 }
 
@@ -225,7 +226,7 @@ impl Codecs {
         })
     }
 
-    pub async fn for_table(&mut self, shape: &TableSchema) -> Result<Arc<TableCodec>> {
+    pub async fn for_table(&mut self, shape: &TableSchema) -> Result<Rc<TableCodec>> {
         if let Some(codec) = self.by_shape.get(shape) {
             return Ok(codec.clone());
         }
@@ -248,7 +249,7 @@ impl Codecs {
             },
         };
         tracing::info!(%topic, columns = table.columns.len(), key = ?table.primary_key, "table shape registered");
-        let codec = Arc::new(TableCodec {
+        let codec = Rc::new(TableCodec {
             topic,
             table,
             kept,

@@ -28,13 +28,16 @@ pub struct SourceOffsets {
 
 pub enum OffsetStore {
     File(PathBuf),
-    Kafka {
-        config: KafkaConfig,
-        context: KafkaContext,
-        producer: FutureProducer<KafkaContext>,
-        topic: String,
-        key: String,
-    },
+    Kafka(Box<KafkaOffsets>),
+}
+
+/// The `kafka` store: one record per store, keyed by the topic prefix, on partition 0.
+pub struct KafkaOffsets {
+    pub config: KafkaConfig,
+    pub context: KafkaContext,
+    pub producer: FutureProducer<KafkaContext>,
+    pub topic: String,
+    pub key: String,
 }
 
 impl OffsetStore {
@@ -45,9 +48,7 @@ impl OffsetStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e).with_context(|| format!("reading offsets from {}", path.display())),
             },
-            OffsetStore::Kafka { config, context, topic, .. } => {
-                crate::recovery::last_value(config, context.clone(), topic.clone()).await?
-            }
+            OffsetStore::Kafka(k) => crate::recovery::last_value(&k.config, k.context.clone(), k.topic.clone()).await?,
         };
         bytes
             .map(|b| serde_json::from_slice(&b).context("stored offsets are not valid JSON; inspect or delete them to start over"))
@@ -67,11 +68,11 @@ impl OffsetStore {
                 }
                 std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))?;
             }
-            OffsetStore::Kafka { producer, topic, key, .. } => {
-                producer
-                    .send(FutureRecord::to(topic).partition(0).key(key.as_str()).payload(&json), Duration::from_secs(30))
+            OffsetStore::Kafka(k) => {
+                k.producer
+                    .send(FutureRecord::to(&k.topic).partition(0).key(k.key.as_str()).payload(&json), Duration::from_secs(30))
                     .await
-                    .map_err(|(e, _)| anyhow::anyhow!("storing offsets in {topic}: {e}"))?;
+                    .map_err(|(e, _)| anyhow::anyhow!("storing offsets in {}: {e}", k.topic))?;
             }
         }
         Ok(())
@@ -80,7 +81,7 @@ impl OffsetStore {
     pub fn describe(&self) -> String {
         match self {
             OffsetStore::File(path) => format!("file {}", path.display()),
-            OffsetStore::Kafka { topic, .. } => format!("topic {topic}"),
+            OffsetStore::Kafka(k) => format!("topic {}", k.topic),
         }
     }
 }

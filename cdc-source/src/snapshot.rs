@@ -65,7 +65,7 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
     // One row is held back so the very last can say snapshot = "last".
-    let mut pending: Option<(std::sync::Arc<crate::codec::TableCodec>, crate::codec::Row, SourceInfo)> = None;
+    let mut pending: Option<(std::rc::Rc<crate::codec::TableCodec>, crate::codec::Row, SourceInfo)> = None;
     for shape in &shapes {
         let codec = codecs.for_table(shape).await?;
         let estimate: Option<u64> = conn

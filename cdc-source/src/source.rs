@@ -15,7 +15,7 @@ use crate::codec::{Codecs, Row, TableCodec};
 use crate::config::{OffsetStoreKind, OutputFormat, SnapshotMode, SourceConfig};
 use crate::envelope::{Op, SnapshotMarker, SourceInfo};
 use crate::metrics::SourceMetrics;
-use crate::offsets::{OffsetStore, SourceOffsets};
+use crate::offsets::{KafkaOffsets, OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion};
 use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, partition_for};
 use crate::recovery::{self, Marks};
@@ -171,13 +171,13 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         OffsetStoreKind::Kafka => {
             let topic = config.offsets.topic_name(&config.capture);
             ensure_topic(&config.kafka, context.clone(), &topic, 1, 1).await?;
-            OffsetStore::Kafka {
+            OffsetStore::Kafka(Box::new(KafkaOffsets {
                 config: config.kafka.clone(),
                 context: context.clone(),
                 producer: producer.clone(),
                 topic,
                 key: config.capture.topic_prefix.clone(),
-            }
+            }))
         }
     };
     let stored = offsets.load().await?;

@@ -83,12 +83,16 @@ pub trait TableFilter: Send + Sync {
     fn captures(&self, database: &str, table: &str) -> bool;
 }
 
+/// A captured table's shape and how to read its rows.
+type Shape = (Arc<TableSchema>, Arc<RowLayout>);
+
 pub struct BinlogReader {
     stream: BinlogStream,
     file: String,
     /// End of the last event read (where reading would resume).
     pos: u64,
-    shapes: HashMap<u64, (Vec<u8>, Option<(Arc<TableSchema>, Arc<RowLayout>)>)>,
+    /// Per table id: the table map's bytes and, if captured, its shape.
+    shapes: HashMap<u64, (Vec<u8>, Option<Shape>)>,
     filter: Arc<dyn TableFilter>,
     in_transaction: bool,
 }
@@ -233,7 +237,7 @@ impl BinlogReader {
     }
 
     /// The shape of table `table_id` if it is captured (cached per table-map content).
-    fn shape(&mut self, table_id: u64) -> Result<Option<(Arc<TableSchema>, Arc<RowLayout>)>, String> {
+    fn shape(&mut self, table_id: u64) -> Result<Option<Shape>, String> {
         let tme = self
             .stream
             .get_tme(table_id)

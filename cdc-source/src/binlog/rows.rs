@@ -23,6 +23,9 @@ pub struct RowLayout {
 /// One row image: a value per column of the table (NULL for columns absent from the image).
 pub type RowImage = Vec<BinlogValue<'static>>;
 
+/// The before and after images of one row (an insert has no before, a delete no after).
+pub type RowImages = (Option<RowImage>, Option<RowImage>);
+
 impl RowLayout {
     pub fn of(tme: &TableMapEvent<'_>) -> Result<Self, String> {
         let meta = OptionalMetaExtractor::new(tme.iter_optional_meta()).map_err(|e| e.to_string())?;
@@ -40,7 +43,7 @@ impl RowLayout {
     }
 
     /// The (before, after) images of every row of the event.
-    pub fn rows<'a>(&'a self, event: &'a RowsEventData<'a>) -> Result<Vec<(Option<RowImage>, Option<RowImage>)>, String> {
+    pub fn rows<'a>(&'a self, event: &'a RowsEventData<'a>) -> Result<Vec<RowImages>, String> {
         if matches!(event, RowsEventData::PartialUpdateRowsEvent(_)) {
             return Err("partial JSON update event: set binlog_row_value_options='' on the server".into());
         }

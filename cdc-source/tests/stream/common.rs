@@ -28,6 +28,8 @@ pub struct SourceSetup {
     pub offsets_file: PathBuf,
     pub snapshot_mode: &'static str,
     pub extra_capture: String,
+    /// `file` (in `offsets_file`) or `kafka` (topic `<prefix>.offsets`).
+    pub offsets_store: &'static str,
 }
 
 impl SourceSetup {
@@ -40,6 +42,7 @@ impl SourceSetup {
             database,
             snapshot_mode: "initial",
             extra_capture: String::new(),
+            offsets_store: "file",
         }
     }
 
@@ -78,7 +81,7 @@ mode = "{mode}"
 chunk_rows = 1000
 
 [offsets]
-store = "file"
+store = "{store}"
 file = "{offsets}"
 flush_interval_ms = 200
 
@@ -99,6 +102,7 @@ listen = "127.0.0.1:0"
             extra = self.extra_capture,
             mode = self.snapshot_mode,
             offsets = self.offsets_file.display(),
+            store = self.offsets_store,
         );
         let path = std::env::temp_dir().join(format!("{}.toml", self.database));
         std::fs::write(&path, text).unwrap();

@@ -1,7 +1,8 @@
 //! DDL mid-stream: columns added to a captured table (nullable, then NOT NULL
 //! with a default) show up in the very next row events, each shape is a new,
 //! compatible schema version in the registry, and every statement is published
-//! on the schema-change topic with the table's new description.
+//! on the schema-change topic with the table's new description. The offsets
+//! live in Kafka here, and the source is restarted between the statements.
 
 use crate::common::*;
 use apache_avro::types::Value;
@@ -12,16 +13,23 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_columns_flow_into_events_and_the_schema_change_topic() {
     let stack = Stack::get();
-    let setup = SourceSetup::new("ddl");
+    let mut setup = SourceSetup::new("ddl");
+    setup.offsets_store = "kafka";
     let mut conn = mysql(stack).await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("USE `{}`", setup.database)).await.unwrap();
     conn.query_drop("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))").await.unwrap();
     let log = setup.database.clone();
-    let source = start_source(&setup.config_file(stack), &log);
-    wait_for_offsets(&setup, Duration::from_secs(60)).await;
+    let config = setup.config_file(stack);
+    let source = start_source(&config, &log);
+    wait_for_log_count(&log, "streaming the binlog", 1, Duration::from_secs(60)).await;
 
     conn.query_drop("INSERT INTO items VALUES (1, 'one')").await.unwrap();
+    read_topic(stack, &setup.topic("items"), 1, Duration::from_secs(30)).await;
+    stop_source(source);
+    let source = start_source(&config, &log);
+    wait_for_log_count(&log, "streaming the binlog", 2, Duration::from_secs(60)).await;
+    assert!(log_of(&log).contains("offsets loaded store=topic"), "{}", log_of(&log));
     conn.query_drop("ALTER TABLE items ADD COLUMN color VARCHAR(10) NULL").await.unwrap();
     conn.query_drop("INSERT INTO items VALUES (2, 'two', 'red')").await.unwrap();
     conn.query_drop("ALTER TABLE items ADD COLUMN qty INT NOT NULL DEFAULT 5").await.unwrap();
@@ -29,7 +37,9 @@ async fn added_columns_flow_into_events_and_the_schema_change_topic() {
 
     let rows = read_topic(stack, &setup.topic("items"), 3, Duration::from_secs(60)).await;
     let changes = read_topic(stack, &setup.prefix, 2, Duration::from_secs(30)).await;
+    let again = read_topic(stack, &setup.topic("items"), 4, Duration::from_secs(3)).await;
     stop_source(source);
+    assert_eq!(again.len(), 3, "nothing sent twice across the restart");
     assert_eq!(rows.len(), 3, "log:\n{}", log_of(&log));
     let names = |r: &Published| match r.field("after") {
         Some(Value::Record(fields)) => fields.into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
