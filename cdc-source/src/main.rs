@@ -5,7 +5,6 @@ use cdc_source::metrics::SourceMetrics;
 use clap::{Parser, Subcommand};
 use shared::config::{ConfigArgs, load_or_exit, render};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -44,17 +43,7 @@ async fn main() {
 }
 
 async fn run(config: &SourceConfig) -> anyhow::Result<()> {
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let flag = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        tracing::info!("shutdown requested");
-        flag.store(true, Ordering::Relaxed);
-    });
+    let shutdown = shared::telemetry::shutdown_flag("waiting for the broker to acknowledge what was sent");
     let metrics = Arc::new(SourceMetrics::default());
     let health = metrics.clone();
     let stall = Duration::from_millis(config.capture.heartbeat_interval_ms.max(config.offsets.flush_interval_ms) * 6);

@@ -130,6 +130,25 @@ impl Emitter {
     }
 }
 
+impl SourceInfo {
+    /// The `source` block of a streamed event of `db`.`table` at `at`.
+    fn streamed(config: &SourceConfig, db: &str, table: &str, at: &BinlogPosition, ts_ms: i64, server_id: u32, gtid: &Option<String>) -> Self {
+        SourceInfo {
+            name: config.capture.topic_prefix.clone(),
+            ts_ms,
+            snapshot: SnapshotMarker::No,
+            db: db.to_string(),
+            table: table.to_string(),
+            server_id,
+            gtid: gtid.clone(),
+            file: at.file.clone(),
+            pos: at.pos,
+            row: 0,
+            thread: None,
+        }
+    }
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64
 }
@@ -297,19 +316,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 BinlogEvent::Rows { at, ts_ms, server_id, table, rows } => {
                     let codec = codecs.for_table(&table).await?;
                     metrics.lag_ms.set((now_ms() - ts_ms).max(0));
-                    let mut source = SourceInfo {
-                        name: config.capture.topic_prefix.clone(),
-                        ts_ms,
-                        snapshot: SnapshotMarker::No,
-                        db: table.database.clone(),
-                        table: table.table.clone(),
-                        server_id,
-                        gtid: gtid.clone(),
-                        file: at.file.clone(),
-                        pos: at.pos,
-                        row: 0,
-                        thread: None,
-                    };
+                    let mut source = SourceInfo::streamed(config, &table.database, &table.table, &at, ts_ms, server_id, &gtid);
                     for (i, change) in rows.into_iter().enumerate() {
                         let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
                         let image = |row: Option<crate::binlog::rows::RowImage>| {
@@ -341,19 +348,8 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                             }
                             None => None,
                         };
-                        let source = SourceInfo {
-                            name: config.capture.topic_prefix.clone(),
-                            ts_ms,
-                            snapshot: SnapshotMarker::No,
-                            db: database.clone(),
-                            table: target.as_ref().map(|t| t.table.clone()).unwrap_or_default(),
-                            server_id,
-                            gtid: gtid.clone(),
-                            file: at.file.clone(),
-                            pos: at.pos,
-                            row: 0,
-                            thread: None,
-                        };
+                        let table_name = target.as_ref().map(|t| t.table.clone()).unwrap_or_default();
+                        let source = SourceInfo::streamed(config, &database, &table_name, &at, ts_ms, server_id, &gtid);
                         let (key, value) = schema_change::event(&source, &database, &statement, table, now_ms());
                         let encoded = codecs.schema_change(&key, &value).await?;
                         let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;

@@ -12,7 +12,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use shared::config::{ConfigArgs, load_or_exit, render};
 use shared::kafka::ClientRole;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -70,17 +69,7 @@ async fn main() {
 }
 
 async fn run(config: &SinkConfig) -> anyhow::Result<()> {
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let flag = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        tracing::info!("shutdown requested: finishing the batch in hand");
-        flag.store(true, Ordering::Relaxed);
-    });
+    let shutdown = shared::telemetry::shutdown_flag("finishing the batch in hand");
     let metrics = Arc::new(SinkMetrics::default());
     let health_source = metrics.clone();
     shared::telemetry::serve(

@@ -29,6 +29,23 @@ pub type HealthCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sy
 
 /// Serves `/metrics` and `/healthz` on `listen` until the process ends.
 /// Returns the bound address (port 0 picks a free one).
+/// A flag that becomes true on SIGTERM or Ctrl-C (logged with `what`, e.g.
+/// "finishing the batch in hand"); services poll it between units of work.
+pub fn shutdown_flag(what: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let set = flag.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutdown requested: {what}");
+        set.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    flag
+}
+
 pub async fn serve(
     listen: std::net::SocketAddr,
     registry: prometheus::Registry,

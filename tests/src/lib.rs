@@ -121,6 +121,25 @@ impl Stack {
     }
 }
 
+/// Stops a service process we started: SIGTERM, then waits up to `within`;
+/// panics (after SIGKILL) if it does not stop, or if it had already exited.
+pub fn terminate(mut child: std::process::Child, what: &str, within: std::time::Duration) {
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("{what} had already exited ({status}) before it was asked to stop");
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{what} did not stop within {within:?} of SIGTERM");
+}
+
 /// The repository root (this crate lives in `<root>/tests`).
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")

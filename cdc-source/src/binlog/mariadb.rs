@@ -63,15 +63,17 @@ pub fn classify(kind: u8, server_id: u32, data: &[u8]) -> Result<MariaEvent, Str
 }
 
 /// The first ROTATE event's name can carry the 4 checksum bytes after it
-/// (`mysql_common` 0.37): keep `<base>.<digits>` only.
+/// (`mysql_common` 0.37): keep `<base>.<digits>` — up to the end of the
+/// first run of digits that follows a dot — and drop the rest.
 pub fn clean_binlog_name(raw: &str) -> String {
-    match raw.rfind('.') {
-        Some(dot) => {
-            let digits: String = raw[dot + 1..].chars().take_while(char::is_ascii_digit).collect();
-            format!("{}.{digits}", &raw[..dot])
+    let bytes = raw.as_bytes();
+    for (dot, _) in raw.match_indices('.') {
+        let digits = bytes[dot + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 {
+            return raw[..dot + 1 + digits].to_string();
         }
-        None => raw.to_string(),
     }
+    raw.to_string()
 }
 
 #[cfg(test)]
@@ -103,5 +105,8 @@ mod tests {
     fn rotate_name_loses_checksum_bytes() {
         assert_eq!(clean_binlog_name("mariadb-bin.000003\u{1}\u{2}\u{3}\u{4}"), "mariadb-bin.000003");
         assert_eq!(clean_binlog_name("mariadb-bin.000003"), "mariadb-bin.000003");
+        // Checksum bytes that happen to contain a dot.
+        assert_eq!(clean_binlog_name("mariadb-bin.000004\u{7f}.\u{3}x"), "mariadb-bin.000004");
+        assert_eq!(clean_binlog_name("my.bin.000009\u{0}"), "my.bin.000009");
     }
 }

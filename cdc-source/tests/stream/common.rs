@@ -129,21 +129,8 @@ pub fn log_of(log_name: &str) -> String {
     std::fs::read_to_string(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap_or_default()
 }
 
-pub fn stop_source(mut child: Child) {
-    if let Ok(Some(status)) = child.try_wait() {
-        panic!("cdc-source had already exited ({status}) before it was asked to stop");
-    }
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("cdc-source did not stop within 60 s of SIGTERM");
+pub fn stop_source(child: Child) {
+    integration_tests::terminate(child, "cdc-source", Duration::from_secs(60));
 }
 
 pub fn kill_source(mut child: Child) {

@@ -155,18 +155,8 @@ pub fn log_of(log_name: &str) -> String {
 }
 
 /// Stops a sink politely (SIGTERM) and waits for it.
-pub fn stop_sink(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("ingest-sink did not stop within 30 s of SIGTERM");
+pub fn stop_sink(child: Child) {
+    integration_tests::terminate(child, "ingest-sink", Duration::from_secs(30));
 }
 
 pub fn clickhouse(stack: &Stack) -> clickhouse::Client {
