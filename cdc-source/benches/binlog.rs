@@ -136,6 +136,7 @@ fn toml_capture(database: &str) -> CaptureConfig {
         tombstones_on_delete: true,
         format: Default::default(),
         heartbeat_interval_ms: 1000,
+        heartbeat_topic: None,
     }
 }
 

@@ -176,7 +176,8 @@ pub struct Codecs {
     registry: Option<Arc<GlueSchemaCache>>,
     options: RegistrationOptions,
     by_shape: HashMap<TableSchema, Rc<TableCodec>>,
-    schema_change: Option<(Encoder, Encoder)>,
+    /// Encoders of the fixed-schema topics (schema changes, heartbeats), by topic.
+    fixed: HashMap<String, (Encoder, Encoder)>,
 }
 
 impl Codecs {
@@ -186,19 +187,46 @@ impl Codecs {
             registry,
             options: RegistrationOptions::default(),
             by_shape: HashMap::new(),
-            schema_change: None,
+            fixed: HashMap::new(),
         }
     }
 
     /// Encodes a schema-change event (key `{databaseName}`) for `<topic_prefix>`.
     pub async fn schema_change(&mut self, key: &Value, value: &Value) -> Result<Encoded> {
-        if self.schema_change.is_none() {
-            let prefix = self.capture.topic_prefix.clone();
-            let key_schema = crate::schema_change::key_schema(&prefix);
-            let value_schema = crate::schema_change::value_schema();
-            self.schema_change = Some(self.encoders(&prefix, &key_schema, &value_schema).await?);
+        let topic = self.capture.topic_prefix.clone();
+        let schemas = || (crate::schema_change::key_schema(&topic), crate::schema_change::value_schema());
+        self.fixed_record(&topic, schemas, key, value).await
+    }
+
+    /// Encodes a heartbeat (`{serverName}` → `{ts_ms}`) for `topic`.
+    pub async fn heartbeat(&mut self, topic: &str, ts_ms: i64) -> Result<Encoded> {
+        let server = self.capture.topic_prefix.clone();
+        let schemas = || {
+            (
+                serde_json::json!({"type": "record", "name": "ServerNameKey", "namespace": "io.debezium.connector.mysql",
+                                   "fields": [{"name": "serverName", "type": "string"}]}),
+                serde_json::json!({"type": "record", "name": "Heartbeat", "namespace": "io.debezium.connector.mysql",
+                                   "fields": [{"name": "ts_ms", "type": "long"}]}),
+            )
+        };
+        let key = Value::Record(vec![("serverName".into(), Value::String(server))]);
+        let value = Value::Record(vec![("ts_ms".into(), Value::Long(ts_ms))]);
+        self.fixed_record(topic, schemas, &key, &value).await
+    }
+
+    async fn fixed_record(
+        &mut self,
+        topic: &str,
+        schemas: impl FnOnce() -> (serde_json::Value, serde_json::Value),
+        key: &Value,
+        value: &Value,
+    ) -> Result<Encoded> {
+        if !self.fixed.contains_key(topic) {
+            let (key_schema, value_schema) = schemas();
+            let encoders = self.encoders(topic, &key_schema, &value_schema).await?;
+            self.fixed.insert(topic.to_string(), encoders);
         }
-        let (key_encoder, value_encoder) = self.schema_change.as_ref().expect("set above");
+        let (key_encoder, value_encoder) = &self.fixed[topic];
         let mut key_bytes = Vec::new();
         key_encoder.encode(key, &mut key_bytes)?;
         let mut value_bytes = Vec::new();

@@ -56,6 +56,11 @@ pub struct CaptureConfig {
     /// The server sends a heartbeat when idle this long (also bounds how stale metrics get).
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_interval_ms: u64,
+    /// If set, a heartbeat record (`{serverName}` → `{ts_ms}`) goes to this
+    /// topic every `heartbeat_interval_ms`, so consumers see the source is alive
+    /// while captured tables are idle (Debezium: `__debezium-heartbeat.<prefix>`).
+    #[serde(default)]
+    pub heartbeat_topic: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -75,7 +80,8 @@ pub enum SnapshotMode {
     Initial,
     /// Snapshot, then stop.
     InitialOnly,
-    /// Like `initial`, and also when the stored position was purged from the server.
+    /// Like `initial`, and also when the stored position is gone from the
+    /// server (purged): the source then snapshots again and streams from there.
     WhenNeeded,
     /// No data snapshot: stream from the current position.
     NoData,
@@ -89,6 +95,24 @@ pub struct SnapshotConfig {
     /// Rows read per primary-key chunk.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: u64,
+    /// How the snapshot point is made consistent with the rows read.
+    #[serde(default)]
+    pub locking: SnapshotLocking,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotLocking {
+    /// MariaDB: no lock (the consistent-snapshot transaction reports its binlog
+    /// position). MySQL: `global`, or `tables` when the user lacks RELOAD.
+    #[default]
+    Auto,
+    /// A global read lock, held only while the snapshot transaction opens and
+    /// the position is read (needs RELOAD).
+    Global,
+    /// `LOCK TABLES … READ` on the captured tables for the whole snapshot:
+    /// writes to them wait until it ends (needs LOCK TABLES, not RELOAD).
+    Tables,
 }
 
 impl Default for SnapshotConfig {
@@ -96,6 +120,7 @@ impl Default for SnapshotConfig {
         Self {
             mode: SnapshotMode::default(),
             chunk_rows: default_chunk_rows(),
+            locking: SnapshotLocking::default(),
         }
     }
 }

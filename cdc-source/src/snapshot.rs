@@ -7,12 +7,15 @@
 //! streamed after it — never both, never neither. On MariaDB the position
 //! comes from `binlog_snapshot_file/position` of the consistent-snapshot
 //! transaction, without any lock; on MySQL a global read lock is held only
-//! between opening the transaction and reading the position. A snapshot cut
-//! short by a crash is redone from the start (at a new point) on restart.
+//! between opening the transaction and reading the position; without the
+//! privilege for it (or with `snapshot.locking = "tables"`) the captured
+//! tables are read-locked for the whole snapshot instead, so writes to them
+//! wait. A snapshot cut short by a crash is redone from the start (at a new
+//! point) on restart.
 
 use crate::checks::Flavor;
 use crate::codec::Codecs;
-use crate::config::{CaptureConfig, SnapshotConfig};
+use crate::config::{CaptureConfig, SnapshotConfig, SnapshotLocking};
 use crate::envelope::{SnapshotMarker, SourceInfo};
 use crate::position::{BinlogPosition, RowVersion};
 use crate::source::Emitter;
@@ -27,38 +30,44 @@ use mysql_common::binlog::value::BinlogValue;
 pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogPosition> {
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
     conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
-    let position = match flavor {
-        Flavor::MariaDb => {
-            conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
-            let file: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_file'").await?;
-            let pos: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_position'").await?;
-            match (file, pos) {
-                (Some((_, file)), Some((_, pos))) => BinlogPosition { file, pos: pos.parse()? },
-                _ => bail!("the server did not report binlog_snapshot_file/position"),
-            }
-        }
-        Flavor::MySql => {
-            conn.query_drop("FLUSH TABLES WITH READ LOCK")
-                .await
-                .context("taking the global read lock for the snapshot point (needs the RELOAD privilege)")?;
-            let opened = conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await;
-            let status: Result<Option<Row>, _> = conn.query_first("SHOW MASTER STATUS").await;
-            conn.query_drop("UNLOCK TABLES").await?;
-            opened?;
-            let row = status?.context("SHOW MASTER STATUS returned nothing: is log_bin on?")?;
-            BinlogPosition {
-                file: row.get(0).context("binlog file")?,
-                pos: row.get(1).context("binlog position")?,
-            }
-        }
-    };
-    tracing::info!(%position, "snapshot point taken");
-    let version = RowVersion::of(&position.file, position.pos, 0).map_err(anyhow::Error::msg)?;
-
     let tables: Vec<(String, String)> = conn
         .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
         .await?;
     let tables: Vec<(String, String)> = tables.into_iter().filter(|(d, t)| capture.captures(d, t)).collect();
+    let locking = match (settings.locking, flavor) {
+        (SnapshotLocking::Auto, Flavor::MariaDb) => None,
+        (SnapshotLocking::Auto, Flavor::MySql) => Some(SnapshotLocking::Global),
+        (explicit, _) => Some(explicit),
+    };
+    let (position, table_locks) = match locking {
+        None => {
+            conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
+            let file: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_file'").await?;
+            let pos: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_position'").await?;
+            match (file, pos) {
+                (Some((_, file)), Some((_, pos))) => (BinlogPosition { file, pos: pos.parse()? }, false),
+                _ => bail!("the server did not report binlog_snapshot_file/position"),
+            }
+        }
+        Some(SnapshotLocking::Global) | Some(SnapshotLocking::Auto) => match conn.query_drop("FLUSH TABLES WITH READ LOCK").await {
+            Ok(()) => {
+                let opened = conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await;
+                let status = master_status(conn).await;
+                conn.query_drop("UNLOCK TABLES").await?;
+                opened?;
+                (status?, false)
+            }
+            Err(mysql_async::Error::Server(e)) if settings.locking == SnapshotLocking::Auto && (e.code == 1227 || e.code == 1045) => {
+                tracing::warn!("no RELOAD privilege for a global read lock ({}); locking the captured tables for the whole snapshot instead", e.message);
+                (lock_tables(conn, &tables).await?, true)
+            }
+            Err(e) => return Err(e).context("taking the global read lock for the snapshot point (needs the RELOAD privilege; or set snapshot.locking = \"tables\")"),
+        },
+        Some(SnapshotLocking::Tables) => (lock_tables(conn, &tables).await?, true),
+    };
+    tracing::info!(%position, table_locks, "snapshot point taken");
+    let version = RowVersion::of(&position.file, position.pos, 0).map_err(anyhow::Error::msg)?;
+
     let mut shapes = Vec::new();
     for (database, table) in &tables {
         shapes.push(catalog_shape(conn, database, table).await?);
@@ -143,8 +152,28 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
         source.snapshot = SnapshotMarker::Last;
         emitter.snapshot_row(&held, row, &source, version, now).await?;
     }
-    conn.query_drop("COMMIT").await?;
+    conn.query_drop(if table_locks { "UNLOCK TABLES" } else { "COMMIT" }).await?;
     Ok(position)
+}
+
+/// `SHOW MASTER STATUS` as a position.
+async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
+    let row: Row = conn.query_first("SHOW MASTER STATUS").await?.context("SHOW MASTER STATUS returned nothing: is log_bin on?")?;
+    Ok(BinlogPosition {
+        file: row.get(0).context("binlog file")?,
+        pos: row.get(1).context("binlog position")?,
+    })
+}
+
+/// Read-locks the captured tables (held until the snapshot ends) and returns the position.
+async fn lock_tables(conn: &mut Conn, tables: &[(String, String)]) -> Result<BinlogPosition> {
+    if !tables.is_empty() {
+        let list: Vec<String> = tables.iter().map(|(d, t)| format!("{}.{} READ", quote(d), quote(t))).collect();
+        conn.query_drop(format!("LOCK TABLES {}", list.join(", ")))
+            .await
+            .context("locking the captured tables for the snapshot (needs the LOCK TABLES privilege)")?;
+    }
+    master_status(conn).await
 }
 
 /// The table's shape from `information_schema`.

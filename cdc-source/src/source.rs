@@ -117,6 +117,21 @@ impl Emitter {
         Ok(())
     }
 
+    /// A heartbeat record: not deduplicated (it carries no change), tagged with the current position.
+    async fn heartbeat(&mut self, topic: &str, encoded: &crate::codec::Encoded, at: &BinlogPosition) -> Result<()> {
+        self.partitions_of(topic).await?;
+        self.publisher
+            .send(OutgoingRecord {
+                topic,
+                partition: 0,
+                key: encoded.key.as_deref(),
+                value: Some(&encoded.value),
+                position: &format!("{at}:0"),
+                version: RowVersion::of(&at.file, at.pos, 0).map(|v| v.as_i64()).unwrap_or(0),
+            })
+            .await
+    }
+
     pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Row, source: &SourceInfo, version: RowVersion, _now: i64) -> Result<()> {
         self.change(codec, Op::Read, None, Some(row), source, version).await
     }
@@ -147,6 +162,28 @@ impl SourceInfo {
             thread: None,
         }
     }
+}
+
+/// Takes the snapshot, waits for the broker to acknowledge it, stores the position to stream from.
+async fn snapshot(
+    conn: &mut Conn,
+    flavor: crate::checks::Flavor,
+    config: &SourceConfig,
+    codecs: &mut Codecs,
+    emitter: &mut Emitter,
+    offsets: &OffsetStore,
+) -> Result<BinlogPosition> {
+    let position = crate::snapshot::run(conn, flavor, &config.capture, &config.snapshot, codecs, emitter).await?;
+    emitter.publisher.flush(Duration::from_secs(300)).await?;
+    offsets
+        .store(&SourceOffsets {
+            position: position.clone(),
+            gtid: None,
+            snapshot_done: true,
+        })
+        .await?;
+    tracing::info!(%position, "snapshot complete");
+    Ok(position)
 }
 
 pub fn now_ms() -> i64 {
@@ -239,16 +276,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             }
         }
         _ => {
-            let position = crate::snapshot::run(&mut conn, facts.flavor, &config.capture, &config.snapshot, &mut codecs, &mut emitter).await?;
-            emitter.publisher.flush(Duration::from_secs(300)).await?;
-            offsets
-                .store(&SourceOffsets {
-                    position: position.clone(),
-                    gtid: None,
-                    snapshot_done: true,
-                })
-                .await?;
-            tracing::info!(%position, "snapshot complete");
+            let position = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
             if config.snapshot.mode == SnapshotMode::InitialOnly {
                 return Ok(());
             }
@@ -259,6 +287,8 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
 
     let flush_every = Duration::from_millis(config.offsets.flush_interval_ms);
     let mut last_flush = Instant::now();
+    let heartbeat_every = Duration::from_millis(config.capture.heartbeat_interval_ms);
+    let mut last_heartbeat = Instant::now();
     let mut stored_position: Option<BinlogPosition> = stored.map(|s| s.position);
     let mut backoff = Duration::from_millis(200);
     let filter: Arc<dyn TableFilter> = Arc::new(config.capture.clone());
@@ -283,6 +313,12 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
+            Err(ReadError::Purged(at)) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
+                tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
+                let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
+                from = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
         tracing::info!(%from, "streaming the binlog");
@@ -299,6 +335,12 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 Ok(Some(event)) => event,
                 Ok(None) => {
                     tracing::warn!("the server ended the binlog stream; reconnecting");
+                    continue 'connect;
+                }
+                Err(ReadError::Purged(at)) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
+                    tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
+                    let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
+                    from = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
                     continue 'connect;
                 }
                 Err(e @ ReadError::Connection(_)) => {
@@ -366,6 +408,13 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                     from = next;
                 }
                 BinlogEvent::Heartbeat { .. } => {}
+            }
+            if let Some(topic) = &config.capture.heartbeat_topic
+                && last_heartbeat.elapsed() >= heartbeat_every
+            {
+                last_heartbeat = Instant::now();
+                let encoded = codecs.heartbeat(topic, now_ms()).await?;
+                emitter.heartbeat(topic, &encoded, &from).await?;
             }
             if last_flush.elapsed() >= flush_every {
                 last_flush = Instant::now();

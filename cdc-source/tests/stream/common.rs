@@ -30,6 +30,8 @@ pub struct SourceSetup {
     pub extra_capture: String,
     /// `file` (in `offsets_file`) or `kafka` (topic `<prefix>.offsets`).
     pub offsets_store: &'static str,
+    /// Lines added to `[snapshot]`.
+    pub extra_snapshot: String,
 }
 
 impl SourceSetup {
@@ -43,6 +45,7 @@ impl SourceSetup {
             snapshot_mode: "initial",
             extra_capture: String::new(),
             offsets_store: "file",
+            extra_snapshot: String::new(),
         }
     }
 
@@ -79,6 +82,7 @@ heartbeat_interval_ms = 1000
 [snapshot]
 mode = "{mode}"
 chunk_rows = 1000
+{extra_snapshot}
 
 [offsets]
 store = "{store}"
@@ -103,6 +107,7 @@ listen = "127.0.0.1:0"
             mode = self.snapshot_mode,
             offsets = self.offsets_file.display(),
             store = self.offsets_store,
+            extra_snapshot = self.extra_snapshot,
         );
         let path = std::env::temp_dir().join(format!("{}.toml", self.database));
         std::fs::write(&path, text).unwrap();

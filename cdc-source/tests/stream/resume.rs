@@ -104,3 +104,38 @@ async fn a_position_the_server_no_longer_has_stops_the_source_with_advice() {
     assert!(!status.success());
     assert!(text.contains("has no binlog at mariadb-bin.999999:4") && text.contains("delete the stored offsets"), "{text}");
 }
+
+/// With `snapshot.mode = when_needed` the same situation takes a new snapshot
+/// and streams on; the heartbeat topic ticks meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_needed_snapshots_again_when_the_position_is_gone() {
+    let stack = Stack::get();
+    let mut setup = SourceSetup::new("needed");
+    setup.snapshot_mode = "when_needed";
+    let heartbeat_topic = format!("__heartbeat.{}", setup.prefix);
+    setup.extra_capture = format!("heartbeat_topic = \"{heartbeat_topic}\"");
+    let mut conn = mysql(stack).await;
+    create_database(&mut conn, &setup).await;
+    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
+        .await
+        .unwrap();
+    conn.query_drop(format!("INSERT INTO `{}`.events VALUES (1, 0, 'a'), (2, 0, 'b'), (3, 0, 'c')", setup.database)).await.unwrap();
+    std::fs::write(
+        &setup.offsets_file,
+        r#"{"position":{"file":"mariadb-bin.999999","pos":4},"gtid":null,"snapshot_done":true}"#,
+    )
+    .unwrap();
+    let log = setup.database.clone();
+    let source = start_source(&setup.config_file(stack), &log);
+    wait_for_log_count(&log, "snapshot complete", 1, Duration::from_secs(60)).await;
+    conn.query_drop(format!("INSERT INTO `{}`.events VALUES (4, 0, 'd')", setup.database)).await.unwrap();
+    let records = read_topic(stack, &setup.topic("events"), 4, Duration::from_secs(60)).await;
+    let heartbeats = read_topic(stack, &heartbeat_topic, 1, Duration::from_secs(30)).await;
+    stop_source(source);
+    let ops: Vec<_> = records.iter().map(|r| r.field("op")).collect();
+    let s = |t: &str| Some(apache_avro::types::Value::String(t.into()));
+    assert_eq!(ops, vec![s("r"), s("r"), s("r"), s("c")], "log:\n{}", log_of(&log));
+    assert!(log_of(&log).contains("taking a new snapshot"));
+    assert!(!heartbeats.is_empty(), "heartbeats on {heartbeat_topic}");
+    assert!(matches!(heartbeats[0].field("ts_ms"), Some(apache_avro::types::Value::Long(t)) if t > 0));
+}

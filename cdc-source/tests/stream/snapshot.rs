@@ -10,9 +10,21 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_during_the_snapshot_are_neither_lost_nor_doubled() {
+    snapshot_seam("auto").await;
+}
+
+/// The fallback for users without RELOAD: the captured tables are read-locked
+/// for the whole snapshot (writers wait), and the seam is just as exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_locking_snapshot_is_exact_too() {
+    snapshot_seam("tables").await;
+}
+
+async fn snapshot_seam(locking: &str) {
     const ROWS: i32 = 20_000;
     let stack = Stack::get();
-    let setup = SourceSetup::new("snap");
+    let mut setup = SourceSetup::new("snap");
+    setup.extra_snapshot = format!("locking = \"{locking}\"");
     let mut conn = mysql(stack).await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
