@@ -139,3 +139,45 @@ async fn when_needed_snapshots_again_when_the_position_is_gone() {
     assert!(!heartbeats.is_empty(), "heartbeats on {heartbeat_topic}");
     assert!(matches!(heartbeats[0].field("ts_ms"), Some(apache_avro::types::Value::Long(t)) if t > 0));
 }
+
+/// The server drops the replication connection mid-stream (its dump thread is
+/// killed): the source reconnects with backoff from the last transaction
+/// boundary, and every change still arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_resumed_without_loss_or_duplicate() {
+    let stack = Stack::get();
+    let setup = SourceSetup::new("reconnect");
+    let mut conn = mysql(stack).await;
+    create_database(&mut conn, &setup).await;
+    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
+        .await
+        .unwrap();
+    let dump_threads = |rows: Vec<(u64, String)>| -> std::collections::HashSet<u64> {
+        rows.into_iter().filter(|(_, command)| command.starts_with("Binlog Dump")).map(|(id, _)| id).collect()
+    };
+    let before = dump_threads(conn.query("SELECT ID, COMMAND FROM information_schema.PROCESSLIST").await.unwrap());
+    let log = setup.database.clone();
+    let source = start_source(&setup.config_file(stack), &log);
+    wait_for_log_count(&log, "streaming the binlog", 1, Duration::from_secs(60)).await;
+    let ours: Vec<u64> = dump_threads(conn.query("SELECT ID, COMMAND FROM information_schema.PROCESSLIST").await.unwrap())
+        .difference(&before)
+        .copied()
+        .collect();
+    assert!(!ours.is_empty(), "the source's dump thread is listed");
+    for id in 1..=100 {
+        conn.query_drop(format!("INSERT INTO `{}`.events VALUES ({id}, 0, 'x')", setup.database)).await.unwrap();
+    }
+    for id in &ours {
+        let _ = conn.query_drop(format!("KILL {id}")).await;
+    }
+    for id in 101..=200 {
+        conn.query_drop(format!("INSERT INTO `{}`.events VALUES ({id}, 0, 'y')", setup.database)).await.unwrap();
+    }
+    let records = read_topic(stack, &setup.topic("events"), 200, Duration::from_secs(60)).await;
+    let late = read_topic(stack, &setup.topic("events"), 201, Duration::from_secs(3)).await;
+    stop_source(source);
+    let text = log_of(&log);
+    assert!(text.contains("reconnecting from"), "the source noticed and reconnected:\n{text}");
+    assert_eq!(late.len(), 200, "no change twice:\n{text}");
+    assert_eq!(replay(&records), table_state(&mut conn, &setup.database, "events").await);
+}
