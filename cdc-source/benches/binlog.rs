@@ -133,6 +133,7 @@ fn toml_capture(database: &str) -> CaptureConfig {
         exclude_tables: vec![],
         exclude_columns: vec![],
         topic_partitions: 1,
+        topic_replication_factor: 1,
         tombstones_on_delete: true,
         format: Default::default(),
         heartbeat_interval_ms: 1000,

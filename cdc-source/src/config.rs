@@ -47,6 +47,9 @@ pub struct CaptureConfig {
     /// Partitions of each table topic the source creates (keys are spread with Kafka's murmur2).
     #[serde(default = "default_partitions")]
     pub topic_partitions: i32,
+    /// Replication factor of the topics the source creates (use 3 on MSK / production clusters).
+    #[serde(default = "default_replication")]
+    pub topic_replication_factor: i32,
     /// Write a tombstone (null value) after each delete, for log compaction.
     #[serde(default = "default_true")]
     pub tombstones_on_delete: bool,
@@ -226,6 +229,9 @@ impl Validate for CaptureConfig {
         if self.topic_partitions < 1 {
             return Err(invalid(key(prefix, "topic_partitions"), "must be at least 1"));
         }
+        if self.topic_replication_factor < 1 {
+            return Err(invalid(key(prefix, "topic_replication_factor"), "must be at least 1"));
+        }
         if self.heartbeat_interval_ms == 0 {
             return Err(invalid(key(prefix, "heartbeat_interval_ms"), "must be at least 1"));
         }
@@ -243,6 +249,9 @@ fn default_true() -> bool {
     true
 }
 fn default_partitions() -> i32 {
+    1
+}
+fn default_replication() -> i32 {
     1
 }
 fn default_heartbeat_ms() -> u64 {

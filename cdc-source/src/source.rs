@@ -26,7 +26,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 use rdkafka::producer::{FutureProducer, Producer};
 use shared::glue::{GlueRegistry, GlueSchemaCache};
-use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
+use shared::kafka::{ClientRole, KafkaContext, ensure_topic, ensure_topic_with};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,7 +55,8 @@ impl Emitter {
         if let Some(n) = self.partitions.get(topic) {
             return Ok(*n);
         }
-        ensure_topic(&self.config.kafka, self.context.clone(), topic, self.config.capture.topic_partitions, 1).await?;
+        let capture = &self.config.capture;
+        ensure_topic(&self.config.kafka, self.context.clone(), topic, capture.topic_partitions, capture.topic_replication_factor).await?;
         let producer = self.producer.clone();
         let name = topic.to_string();
         let count = tokio::task::spawn_blocking(move || {
@@ -226,7 +227,9 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         OffsetStoreKind::File => OffsetStore::File(config.offsets.file.clone()),
         OffsetStoreKind::Kafka => {
             let topic = config.offsets.topic_name(&config.capture);
-            ensure_topic(&config.kafka, context.clone(), &topic, 1, 1).await?;
+            // Only the latest record per key matters: compacted.
+            let replication = config.capture.topic_replication_factor;
+            ensure_topic_with(&config.kafka, context.clone(), &topic, 1, replication, &[("cleanup.policy", "compact")]).await?;
             OffsetStore::Kafka(Box::new(KafkaOffsets {
                 config: config.kafka.clone(),
                 context: context.clone(),

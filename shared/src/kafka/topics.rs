@@ -29,6 +29,18 @@ pub async fn ensure_topic(
     partitions: i32,
     replication: i32,
 ) -> Result<TopicOutcome, TopicError> {
+    ensure_topic_with(config, context, topic, partitions, replication, &[]).await
+}
+
+/// [`ensure_topic`] with topic-level settings for a topic it creates (e.g. `cleanup.policy = compact`).
+pub async fn ensure_topic_with(
+    config: &KafkaConfig,
+    context: KafkaContext,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    settings: &[(&str, &str)],
+) -> Result<TopicOutcome, TopicError> {
     let error = |reason: String| TopicError {
         topic: topic.to_string(),
         reason,
@@ -39,8 +51,12 @@ pub async fn ensure_topic(
         .create_with_context(context)
         .map_err(|e| error(e.to_string()))?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (key, value) in settings {
+        new_topic = new_topic.set(key, value);
+    }
     let results = admin
-        .create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))], &options)
+        .create_topics(&[new_topic], &options)
         .await
         .map_err(|e| error(e.to_string()))?;
     match results.into_iter().next() {
