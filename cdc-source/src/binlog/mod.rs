@@ -15,7 +15,7 @@ use crate::envelope::Op;
 use crate::position::BinlogPosition;
 use crate::table::TableSchema;
 use futures_util::StreamExt;
-use mariadb::{MariaEvent, clean_binlog_name};
+use mariadb::{MariaEvent, rotate_name};
 use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
@@ -95,6 +95,8 @@ pub struct BinlogReader {
     shapes: HashMap<u64, (Vec<u8>, Option<Shape>)>,
     filter: Arc<dyn TableFilter>,
     in_transaction: bool,
+    /// The server's binlog events end with a CRC32 (`binlog_checksum`).
+    checksums: bool,
 }
 
 impl BinlogReader {
@@ -106,6 +108,8 @@ impl BinlogReader {
             // Announce GTID awareness: without it MariaDB hides GTIDs and sends dummy events.
             conn.query_drop("SET @mariadb_slave_capability=4").await.map_err(lost)?;
         }
+        let checksum: Option<String> = conn.query_first("SELECT @@global.binlog_checksum").await.map_err(lost)?;
+        let checksums = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         let nanos = heartbeat.as_nanos().to_string();
         conn.query_drop(format!("SET @master_heartbeat_period={nanos}")).await.map_err(lost)?;
         let stream = conn
@@ -122,6 +126,7 @@ impl BinlogReader {
             shapes: HashMap::new(),
             filter,
             in_transaction: false,
+            checksums,
         })
     }
 
@@ -160,7 +165,7 @@ impl BinlogReader {
             };
             match data {
                 EventData::RotateEvent(rotate) => {
-                    self.file = clean_binlog_name(&rotate.name());
+                    self.file = rotate_name(rotate.name_raw(), header.event_size(), self.checksums);
                     self.pos = rotate.position();
                 }
                 EventData::GtidEvent(gtid) => {
