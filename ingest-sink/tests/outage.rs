@@ -40,7 +40,8 @@ async fn clickhouse_and_redis_outages_lose_and_duplicate_nothing() {
     let mut sink = start_sink(&setup.config_file(stack), None, &log);
 
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Cut ClickHouse as soon as the sink is under way (group join takes a few seconds on a busy machine).
+    wait_for_rows(stack, &setup.table, 1, Some(&mut sink), Duration::from_secs(60)).await;
     let before_clickhouse = totals(stack, &setup.table).await.0;
     clickhouse.down();
     tokio::time::sleep(Duration::from_secs(3)).await;
