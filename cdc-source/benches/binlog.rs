@@ -84,12 +84,12 @@ async fn main() {
     let kafka = stack.kafka_config();
     let context = KafkaContext::for_config(&kafka).await.unwrap();
 
-    let (no_broker, _) = rust_pass(&opts, &from, &database, &capture, registry.clone(), None).await;
+    let no_broker = rust_pass(&opts, &from, &database, &capture, registry.clone(), None).await;
     let rss_no_broker = peak_rss_kb();
     let topic = format!("{}.{database}.orders", capture.topic_prefix);
     ensure_topic(&kafka, context.clone(), &topic, 1, 1).await.unwrap();
     let publisher = Publisher::create(&kafka, context).unwrap();
-    let (with_broker, _) = rust_pass(&opts, &from, &database, &capture, registry, Some(publisher)).await;
+    let with_broker = rust_pass(&opts, &from, &database, &capture, registry, Some(publisher)).await;
     let rss_with_broker = peak_rss_kb();
 
     let python = std::process::Command::new(&stack.python)
@@ -149,14 +149,13 @@ async fn rust_pass(
     capture: &CaptureConfig,
     registry: Arc<GlueSchemaCache>,
     mut publisher: Option<Publisher>,
-) -> (f64, u64) {
+) -> f64 {
     let mut codecs = Codecs::new(capture.clone(), Some(registry));
     let conn = Conn::new(opts.clone()).await.unwrap();
     let filter: Arc<dyn TableFilter> = Arc::new(OnlyTable(database.to_string()));
     let mut reader = BinlogReader::start(conn, capture.server_id, from, Duration::from_secs(1), filter).await.unwrap();
     let started = Instant::now();
     let mut rows = 0usize;
-    let mut bytes = 0u64;
     while rows < ROWS {
         let Some(BinlogEvent::Rows { at, ts_ms, server_id, table, rows: changes }) = reader.next().await.unwrap() else { continue };
         let codec = codecs.for_table(&table).await.unwrap();
@@ -177,7 +176,6 @@ async fn rust_pass(
             let after = codec.row(change.after.as_ref().unwrap(), Origin::Binlog).unwrap();
             source.row = i as u32;
             let encoded = codec.encode(change.op, None, Some(after), &source, ts_ms).unwrap();
-            bytes += encoded.value.len() as u64;
             if let Some(publisher) = publisher.as_mut() {
                 let position = format!("{}:{}:{i}", at.file, at.pos);
                 publisher
@@ -198,6 +196,5 @@ async fn rust_pass(
     if let Some(publisher) = publisher.as_mut() {
         publisher.flush(Duration::from_secs(300)).await.unwrap();
     }
-    let rate = rows as f64 / started.elapsed().as_secs_f64();
-    (rate, bytes / rows as u64)
+    rows as f64 / started.elapsed().as_secs_f64()
 }

@@ -156,7 +156,7 @@ impl Publisher {
     }
 
     /// Moves the acknowledged position past every mark whose records are all acknowledged.
-    pub async fn settle(&mut self, _wait: bool) -> Result<()> {
+    pub fn settle(&mut self) -> Result<()> {
         self.check()?;
         while let Some((before, _, _)) = self.marks.front() {
             if !self.acks.covers(*before) {
@@ -178,7 +178,7 @@ impl Publisher {
             self.wait_for_progress().await?;
         }
         let _ = self.producer.flush(Duration::from_secs(1));
-        self.settle(false).await
+        self.settle()
     }
 
     /// The latest position before which every record is acknowledged.

@@ -71,7 +71,12 @@ fn scan(
 ) -> Result<()> {
     let group = format!("cdc-source-readback-{}", std::process::id());
     let mut client = config.client_config(ClientRole::Consumer { group_id: &group })?;
-    client.set("enable.auto.commit", "false").set("enable.partition.eof", "false");
+    // Whole record batches per fetch: a fetch cut short inside a batch makes
+    // some brokers (tansu 0.6) skip the rest of it.
+    client
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("max.partition.fetch.bytes", "16777216");
     let consumer: BaseConsumer<KafkaContext> = client.create_with_context(context).context("creating the read-back consumer")?;
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(30)).context("reading topic metadata")?;
     let mut assignment = TopicPartitionList::new();

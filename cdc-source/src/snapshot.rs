@@ -137,7 +137,7 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
                     thread: None,
                 };
                 if let Some((held, row, source)) = pending.replace((codec.clone(), after, source)) {
-                    emitter.snapshot_row(&held, row, &source, version, now).await?;
+                    emitter.snapshot_row(&held, row, &source, version).await?;
                 }
                 done += 1;
             }
@@ -150,7 +150,7 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
     }
     if let Some((held, row, mut source)) = pending.take() {
         source.snapshot = SnapshotMarker::Last;
-        emitter.snapshot_row(&held, row, &source, version, now).await?;
+        emitter.snapshot_row(&held, row, &source, version).await?;
     }
     conn.query_drop(if table_locks { "UNLOCK TABLES" } else { "COMMIT" }).await?;
     Ok(position)

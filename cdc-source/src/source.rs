@@ -133,7 +133,7 @@ impl Emitter {
             .await
     }
 
-    pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Row, source: &SourceInfo, version: RowVersion, _now: i64) -> Result<()> {
+    pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Row, source: &SourceInfo, version: RowVersion) -> Result<()> {
         self.change(codec, Op::Read, None, Some(row), source, version).await
     }
 
@@ -421,7 +421,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             }
             if last_flush.elapsed() >= flush_every {
                 last_flush = Instant::now();
-                emitter.publisher.settle(false).await?;
+                emitter.publisher.settle()?;
                 if let Some((position, gtid)) = emitter.publisher.acknowledged().cloned()
                     && stored_position.as_ref() != Some(&position)
                 {

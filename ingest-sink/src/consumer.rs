@@ -58,8 +58,8 @@ struct Tracking {
     next: Option<i64>,
     /// An unfinished insert to re-form (kept across a rewind).
     reform: Option<OffsetRange>,
-    /// Already re-read from the beginning once in this assignment.
-    rewound: bool,
+    /// Times re-read from the beginning in this assignment.
+    rewinds: u32,
     /// A record arrived since the assignment.
     received: bool,
     /// When the last record (or the assignment) happened.
@@ -69,6 +69,19 @@ struct Tracking {
 /// With `recover_skipped_offsets`: how long a partition may stay silent after
 /// a seek before it is re-read from the beginning.
 const STALL: Duration = Duration::from_secs(5);
+
+/// With `recover_skipped_offsets`: re-reads of one partition per assignment
+/// before it is stopped rather than skip records.
+const MAX_REWINDS: u32 = 5;
+
+/// What to do with a received record.
+enum Accepted {
+    Record,
+    /// Delivered before (or the partition is being re-read): drop it.
+    Dropped,
+    /// The broker keeps skipping records: stop the partition, lose nothing.
+    Halt,
+}
 
 /// librdkafka context of the sink: the shared Kafka context plus the
 /// state-driven seek on assignment.
@@ -291,6 +304,11 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     if client_config.get("partition.assignment.strategy").is_none() {
         client_config.set("partition.assignment.strategy", "cooperative-sticky");
     }
+    if config.consumer.recover_skipped_offsets && client_config.get("max.partition.fetch.bytes").is_none() {
+        // A fetch cut short inside a record batch makes such brokers skip the
+        // rest of it on the next fetch: fetch whole batches.
+        client_config.set("max.partition.fetch.bytes", "16777216");
+    }
     client_config
         .set("enable.auto.commit", "false")
         .set("statistics.interval.ms", "5000")
@@ -330,15 +348,25 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
                 if fences.contains_key(&key)
                     && !halted.contains(&key)
                     && let Some(track) = tracks.get_mut(&key)
-                    && accept_offset(&consumer, &mut batcher, &key, track, message.offset(), recover, &metrics)
                 {
-                    let record = Record {
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        payload: message.payload().map(<[u8]>::to_vec),
-                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-                    };
-                    ready.extend(batcher.push(&key, record, Instant::now()));
+                    match accept_offset(&consumer, &mut batcher, &key, track, message.offset(), recover, &metrics) {
+                        Accepted::Record => {
+                            let record = Record {
+                                offset: message.offset(),
+                                key: message.key().map(<[u8]>::to_vec),
+                                payload: message.payload().map(<[u8]>::to_vec),
+                                timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                            };
+                            ready.extend(batcher.push(&key, record, Instant::now()));
+                        }
+                        Accepted::Dropped => {}
+                        Accepted::Halt => {
+                            pause(&consumer, &key);
+                            metrics.stopped.with_label_values(&[key.topic.as_str(), &key.partition.to_string()]).set(1);
+                            halted.insert(key.clone());
+                            batcher.revoke(&key);
+                        }
+                    }
                 }
             }
             Ok(Err(e)) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
@@ -401,7 +429,7 @@ fn apply_ownership(
                     Tracking {
                         next: start,
                         reform,
-                        rewound: false,
+                        rewinds: 0,
                         received: false,
                         since: Instant::now(),
                     },
@@ -422,8 +450,9 @@ fn apply_ownership(
 /// dropped. A jump is reported — compaction, transaction markers, or records
 /// that expired before they were applied. With `recover` (brokers that answer
 /// a fetch from the middle of a record batch with the *next* batch), a jump
-/// right after a seek makes the partition be re-read from its beginning once
-/// instead (already-applied records are then skipped by the exactly-once plan).
+/// makes the partition be re-read from its beginning instead (already-applied
+/// records are then skipped by the exactly-once plan), up to [`MAX_REWINDS`]
+/// times; then the partition stops — records are never skipped.
 fn accept_offset(
     consumer: &StreamConsumer<SinkContext>,
     batcher: &mut PartitionBatcher,
@@ -432,7 +461,7 @@ fn accept_offset(
     offset: i64,
     recover: bool,
     metrics: &SinkMetrics,
-) -> bool {
+) -> Accepted {
     if track.next.is_some_and(|next| offset > next) {
         metrics.offset_gaps.inc();
     }
@@ -440,16 +469,25 @@ fn accept_offset(
         Some(next) if offset < next => {
             metrics.redelivered.inc();
             tracing::debug!(%key, offset, next, "record delivered again: dropped");
-            return false;
+            return Accepted::Dropped;
         }
-        Some(next) if offset > next && recover && !track.rewound => {
+        Some(next) if offset > next && recover && track.rewinds < MAX_REWINDS => {
             tracing::warn!(
                 %key, expected = next, got = offset,
                 "the broker skipped offsets {next}..{}; re-reading the partition from its beginning (applied records are skipped)",
                 offset - 1
             );
             rewind(consumer, batcher, key, track);
-            return false;
+            return Accepted::Dropped;
+        }
+        Some(next) if offset > next && recover => {
+            tracing::error!(
+                %key,
+                "the broker skipped offsets {next}..{} again after {MAX_REWINDS} re-reads; the partition stops here so that \
+                 nothing is lost. Restart the sink to try again",
+                offset - 1
+            );
+            return Accepted::Halt;
         }
         Some(next) if offset > next => {
             tracing::warn!(
@@ -464,7 +502,7 @@ fn accept_offset(
     track.next = Some(offset + 1);
     track.since = Instant::now();
     track.received = true;
-    true
+    Accepted::Record
 }
 
 fn rewind(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, key: &PartitionKey, track: &mut Tracking) {
@@ -474,7 +512,7 @@ fn rewind(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher
     }
     batcher.assign(key, track.reform);
     track.next = None;
-    track.rewound = true;
+    track.rewinds += 1;
     track.since = Instant::now();
 }
 
@@ -484,7 +522,7 @@ fn rewind(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher
 /// high watermark cannot be trusted on such brokers either).
 fn check_stalls(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, tracks: &mut HashMap<PartitionKey, Tracking>) {
     for (key, track) in tracks.iter_mut() {
-        if track.rewound || track.received || track.next.is_none() || track.since.elapsed() < STALL {
+        if track.rewinds > 0 || track.received || track.next.is_none() || track.since.elapsed() < STALL {
             continue;
         }
         tracing::warn!(%key, position = ?track.next, "no records for {STALL:?} after seeking; re-reading the partition from its beginning");

@@ -226,6 +226,7 @@ pub async fn read_raw(stack: &Stack, topic: &str, expected: usize, timeout: Dura
             .unwrap()
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "10")
+            .set("max.partition.fetch.bytes", "16777216")
             .create()
             .unwrap();
         let deadline = Instant::now() + timeout;
