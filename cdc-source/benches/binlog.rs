@@ -59,12 +59,7 @@ async fn main() {
     ))
     .await
     .unwrap();
-    let (file, pos): (String, u64) = conn
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .unwrap()
-        .map(|row: mysql_async::Row| (row.get(0).unwrap(), row.get(1).unwrap()))
-        .unwrap();
+    let from = cdc_source::snapshot::master_status(&mut conn).await.unwrap();
     conn.query_drop(format!("USE `{database}`")).await.unwrap();
     for start in (0..ROWS).step_by(PER_TRANSACTION) {
         conn.query_drop(format!(
@@ -76,7 +71,6 @@ async fn main() {
         .await
         .unwrap();
     }
-    let from = BinlogPosition { file: file.clone(), pos };
     println!("{ROWS} rows in {} transactions written; binlog range starts at {from}", ROWS / PER_TRANSACTION);
 
     let registry = Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await));
@@ -99,8 +93,8 @@ async fn main() {
             &stack.mysql_port.to_string(),
             &stack.mysql_user,
             &stack.mysql_password,
-            &file,
-            &pos.to_string(),
+            &from.file,
+            &from.pos.to_string(),
             &database,
             "orders",
             &ROWS.to_string(),

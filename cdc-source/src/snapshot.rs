@@ -157,7 +157,7 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
 }
 
 /// `SHOW MASTER STATUS` as a position.
-async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
+pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
     let row: Row = conn.query_first("SHOW MASTER STATUS").await?.context("SHOW MASTER STATUS returned nothing: is log_bin on?")?;
     Ok(BinlogPosition {
         file: row.get(0).context("binlog file")?,

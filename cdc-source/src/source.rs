@@ -22,7 +22,6 @@ use crate::recovery::{self, Marks};
 use crate::schema_change;
 use crate::values::Origin;
 use anyhow::{Context, Result, bail};
-use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 use rdkafka::producer::{FutureProducer, Producer};
 use shared::glue::{GlueRegistry, GlueSchemaCache};
@@ -165,6 +164,23 @@ impl SourceInfo {
     }
 }
 
+/// Stores the publisher's acknowledged position if it moved since `stored`.
+async fn store_acknowledged(publisher: &Publisher, offsets: &OffsetStore, stored: &mut Option<BinlogPosition>) -> Result<()> {
+    if let Some((position, gtid)) = publisher.acknowledged().cloned()
+        && stored.as_ref() != Some(&position)
+    {
+        offsets
+            .store(&SourceOffsets {
+                position: position.clone(),
+                gtid,
+                snapshot_done: true,
+            })
+            .await?;
+        *stored = Some(position);
+    }
+    Ok(())
+}
+
 /// Takes the snapshot, waits for the broker to acknowledge it, stores the position to stream from.
 async fn snapshot(
     conn: &mut Conn,
@@ -271,13 +287,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     let mut gtid = None;
     let mut from = match (&stored, config.snapshot.mode) {
         (Some(o), _) if o.snapshot_done => o.position.clone(),
-        (_, SnapshotMode::NoData) => {
-            let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await?.context("SHOW MASTER STATUS returned nothing")?;
-            BinlogPosition {
-                file: row.get(0).context("binlog file")?,
-                pos: row.get(1).context("binlog position")?,
-            }
-        }
+        (_, SnapshotMode::NoData) => crate::snapshot::master_status(&mut conn).await?,
         _ => {
             let position = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
             if config.snapshot.mode == SnapshotMode::InitialOnly {
@@ -296,159 +306,121 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     let mut backoff = Duration::from_millis(200);
     let filter: Arc<dyn TableFilter> = Arc::new(config.capture.clone());
     'connect: while !shutdown.load(Ordering::Relaxed) {
-        let conn = match Conn::new(opts.clone()).await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!("cannot connect to {where_}: {e}; retrying in {backoff:?}");
-                metrics.reconnects.inc();
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
+        let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
+        let started = match Conn::new(opts.clone()).await {
+            Ok(conn) => BinlogReader::start(conn, config.capture.server_id, &from, heartbeat, filter.clone()).await,
+            Err(e) => Err(ReadError::Connection(format!("cannot connect to {where_}: {e}"))),
+        };
+        // Streams until the reader fails (or shutdown); every failure is handled below, in one place.
+        let failure = match started {
+            Err(e) => e,
+            Ok(mut reader) => {
+                tracing::info!(%from, "streaming the binlog");
+                metrics.position(&from);
+                loop {
+                    if shutdown.load(Ordering::Relaxed) {
+                        break 'connect;
+                    }
+                    let event = tokio::select! {
+                        event = reader.next() => event,
+                        _ = tokio::time::sleep(flush_every) => Ok(Some(BinlogEvent::Heartbeat { at: from.clone() })),
+                    };
+                    let event = match event {
+                        Ok(Some(event)) => event,
+                        Ok(None) => break ReadError::Connection("the server ended the binlog stream".into()),
+                        Err(e) => break e,
+                    };
+                    backoff = Duration::from_millis(200);
+                    match event {
+                        BinlogEvent::Begin { gtid: g, .. } => gtid = g,
+                        BinlogEvent::Rows { at, ts_ms, server_id, table, rows } => {
+                            let codec = codecs.for_table(&table).await?;
+                            metrics.lag_ms.set((now_ms() - ts_ms).max(0));
+                            let mut source = SourceInfo::streamed(config, &table.database, &table.table, &at, ts_ms, server_id, &gtid);
+                            for (i, change) in rows.into_iter().enumerate() {
+                                let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
+                                let image = |row: Option<crate::binlog::rows::RowImage>| {
+                                    row.map(|r| codec.row(&r, Origin::Binlog))
+                                        .transpose()
+                                        .map_err(|e| anyhow::anyhow!("`{}`.`{}` at {at} row {i}: {e}", table.database, table.table))
+                                };
+                                let before = image(change.before)?;
+                                let after = image(change.after)?;
+                                source.row = i as u32;
+                                emitter.change(&codec, change.op, before, after, &source, version).await?;
+                            }
+                        }
+                        BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
+                            metrics.ddl.inc();
+                            let target = schema_change::ddl_target(&statement, &database);
+                            let captured = match &target {
+                                Some(t) => config.capture.captures(&t.database, &t.table),
+                                None => !database.is_empty() && config.capture.captures(&database, ""),
+                            };
+                            if captured {
+                                tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
+                                let table = match &target {
+                                    Some(t) => {
+                                        let mut catalog = Conn::new(opts.clone()).await.context("connecting to read information_schema")?;
+                                        let described = schema_change::describe(&mut catalog, &t.database, &t.table).await?;
+                                        drop(catalog);
+                                        Some((t, described))
+                                    }
+                                    None => None,
+                                };
+                                let table_name = target.as_ref().map(|t| t.table.clone()).unwrap_or_default();
+                                let source = SourceInfo::streamed(config, &database, &table_name, &at, ts_ms, server_id, &gtid);
+                                let (key, value) = schema_change::event(&source, &database, &statement, table, now_ms());
+                                let encoded = codecs.schema_change(&key, &value).await?;
+                                let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
+                                let order = RecordOrder { version: version.0, tombstone: false };
+                                let topic = config.capture.topic_prefix.clone();
+                                emitter.emit(&topic, encoded.key.as_deref(), Some(&encoded.value), order, &format!("{at}:0"), false).await?;
+                            }
+                            emitter.publisher.mark(next.clone(), gtid.clone());
+                            from = next;
+                        }
+                        BinlogEvent::Commit { next } => {
+                            emitter.publisher.mark(next.clone(), gtid.clone());
+                            metrics.position(&next);
+                            from = next;
+                        }
+                        BinlogEvent::Heartbeat { .. } => {}
+                    }
+                    if let Some(topic) = &config.capture.heartbeat_topic
+                        && last_heartbeat.elapsed() >= heartbeat_every
+                    {
+                        last_heartbeat = Instant::now();
+                        let encoded = codecs.heartbeat(topic, now_ms()).await?;
+                        emitter.heartbeat(topic, &encoded, &from).await?;
+                    }
+                    if last_flush.elapsed() >= flush_every {
+                        last_flush = Instant::now();
+                        emitter.publisher.settle()?;
+                        store_acknowledged(&emitter.publisher, &offsets, &mut stored_position).await?;
+                        metrics.turned();
+                    }
+                }
             }
         };
-        let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
-        let mut reader = match BinlogReader::start(conn, config.capture.server_id, &from, heartbeat, filter.clone()).await {
-            Ok(reader) => reader,
-            Err(e) if e.is_transient() => {
-                tracing::warn!("{e}; retrying in {backoff:?}");
+        match failure {
+            e if e.is_transient() => {
+                tracing::warn!("{e}; reconnecting from {from} in {backoff:?}");
                 metrics.reconnects.inc();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
             }
-            Err(ReadError::Purged(at)) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
+            ReadError::Purged(at) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
                 tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
                 let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
                 from = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
-                continue;
             }
-            Err(e) => return Err(e.into()),
-        };
-        tracing::info!(%from, "streaming the binlog");
-        metrics.position(&from);
-        loop {
-            if shutdown.load(Ordering::Relaxed) {
-                break 'connect;
-            }
-            let event = tokio::select! {
-                event = reader.next() => event,
-                _ = tokio::time::sleep(flush_every) => Ok(Some(BinlogEvent::Heartbeat { at: from.clone() })),
-            };
-            let event = match event {
-                Ok(Some(event)) => event,
-                Ok(None) => {
-                    tracing::warn!("the server ended the binlog stream; reconnecting");
-                    continue 'connect;
-                }
-                Err(ReadError::Purged(at)) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
-                    tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
-                    let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
-                    from = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
-                    continue 'connect;
-                }
-                Err(e @ ReadError::Connection(_)) => {
-                    tracing::warn!("{e}; reconnecting from {from} in {backoff:?}");
-                    metrics.reconnects.inc();
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    continue 'connect;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            backoff = Duration::from_millis(200);
-            match event {
-                BinlogEvent::Begin { gtid: g, .. } => gtid = g,
-                BinlogEvent::Rows { at, ts_ms, server_id, table, rows } => {
-                    let codec = codecs.for_table(&table).await?;
-                    metrics.lag_ms.set((now_ms() - ts_ms).max(0));
-                    let mut source = SourceInfo::streamed(config, &table.database, &table.table, &at, ts_ms, server_id, &gtid);
-                    for (i, change) in rows.into_iter().enumerate() {
-                        let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
-                        let image = |row: Option<crate::binlog::rows::RowImage>| {
-                            row.map(|r| codec.row(&r, Origin::Binlog))
-                                .transpose()
-                                .map_err(|e| anyhow::anyhow!("`{}`.`{}` at {at} row {i}: {e}", table.database, table.table))
-                        };
-                        let before = image(change.before)?;
-                        let after = image(change.after)?;
-                        source.row = i as u32;
-                        emitter.change(&codec, change.op, before, after, &source, version).await?;
-                    }
-                }
-                BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
-                    metrics.ddl.inc();
-                    let target = schema_change::ddl_target(&statement, &database);
-                    let captured = match &target {
-                        Some(t) => config.capture.captures(&t.database, &t.table),
-                        None => !database.is_empty() && config.capture.captures(&database, ""),
-                    };
-                    if captured {
-                        tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
-                        let table = match &target {
-                            Some(t) => {
-                                let mut catalog = Conn::new(opts.clone()).await.context("connecting to read information_schema")?;
-                                let described = schema_change::describe(&mut catalog, &t.database, &t.table).await?;
-                                drop(catalog);
-                                Some((t, described))
-                            }
-                            None => None,
-                        };
-                        let table_name = target.as_ref().map(|t| t.table.clone()).unwrap_or_default();
-                        let source = SourceInfo::streamed(config, &database, &table_name, &at, ts_ms, server_id, &gtid);
-                        let (key, value) = schema_change::event(&source, &database, &statement, table, now_ms());
-                        let encoded = codecs.schema_change(&key, &value).await?;
-                        let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
-                        let order = RecordOrder { version: version.0, tombstone: false };
-                        let topic = config.capture.topic_prefix.clone();
-                        emitter.emit(&topic, encoded.key.as_deref(), Some(&encoded.value), order, &format!("{at}:0"), false).await?;
-                    }
-                    emitter.publisher.mark(next.clone(), gtid.clone());
-                    from = next;
-                }
-                BinlogEvent::Commit { next } => {
-                    emitter.publisher.mark(next.clone(), gtid.clone());
-                    metrics.position(&next);
-                    from = next;
-                }
-                BinlogEvent::Heartbeat { .. } => {}
-            }
-            if let Some(topic) = &config.capture.heartbeat_topic
-                && last_heartbeat.elapsed() >= heartbeat_every
-            {
-                last_heartbeat = Instant::now();
-                let encoded = codecs.heartbeat(topic, now_ms()).await?;
-                emitter.heartbeat(topic, &encoded, &from).await?;
-            }
-            if last_flush.elapsed() >= flush_every {
-                last_flush = Instant::now();
-                emitter.publisher.settle()?;
-                if let Some((position, gtid)) = emitter.publisher.acknowledged().cloned()
-                    && stored_position.as_ref() != Some(&position)
-                {
-                    offsets
-                        .store(&SourceOffsets {
-                            position: position.clone(),
-                            gtid,
-                            snapshot_done: true,
-                        })
-                        .await?;
-                    stored_position = Some(position);
-                }
-                metrics.turned();
-            }
+            e => return Err(e.into()),
         }
     }
     tracing::info!("shutting down: waiting for the broker to acknowledge what was sent");
     emitter.publisher.flush(Duration::from_secs(60)).await?;
-    if let Some((position, gtid)) = emitter.publisher.acknowledged().cloned() {
-        offsets
-            .store(&SourceOffsets {
-                position,
-                gtid,
-                snapshot_done: true,
-            })
-            .await?;
-    }
+    store_acknowledged(&emitter.publisher, &offsets, &mut stored_position).await?;
     tracing::info!(sent = emitter.publisher.sent(), skipped = emitter.skipped, "stopped");
     Ok(())
 }

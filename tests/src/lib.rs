@@ -121,6 +121,16 @@ impl Stack {
     }
 }
 
+/// Where a test keeps the log (stderr) of a service process it starts.
+pub fn log_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{name}.log"))
+}
+
+/// That log's text so far (empty if none).
+pub fn log_of(name: &str) -> String {
+    std::fs::read_to_string(log_path(name)).unwrap_or_default()
+}
+
 /// Stops a service process we started: SIGTERM, then waits up to `within`;
 /// panics (after SIGKILL) if it does not stop, or if it had already exited.
 pub fn terminate(mut child: std::process::Child, what: &str, within: std::time::Duration) {

@@ -119,7 +119,7 @@ pub fn start_source(config: &std::path::Path, log_name: &str) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(std::env::temp_dir().join(format!("{log_name}.log")))
+        .open(integration_tests::log_path(log_name))
         .unwrap();
     Command::new(env!("CARGO_BIN_EXE_cdc-source"))
         .args(["--config", config.to_str().unwrap(), "run"])
@@ -130,9 +130,7 @@ pub fn start_source(config: &std::path::Path, log_name: &str) -> Child {
         .unwrap()
 }
 
-pub fn log_of(log_name: &str) -> String {
-    std::fs::read_to_string(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap_or_default()
-}
+pub use integration_tests::log_of;
 
 pub fn stop_source(child: Child) {
     integration_tests::terminate(child, "cdc-source", Duration::from_secs(60));

@@ -136,7 +136,7 @@ listen = "127.0.0.1:0"
 
 /// Starts `ingest-sink run`; `fault` arms a fault point (`point:n`).
 pub fn start_sink(config: &std::path::Path, fault: Option<&str>, log_name: &str) -> Child {
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap();
+    let log = std::fs::File::create(integration_tests::log_path(log_name)).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ingest-sink"));
     command
         .args(["--config", config.to_str().unwrap(), "run"])
@@ -150,9 +150,7 @@ pub fn start_sink(config: &std::path::Path, fault: Option<&str>, log_name: &str)
     command.spawn().unwrap()
 }
 
-pub fn log_of(log_name: &str) -> String {
-    std::fs::read_to_string(std::env::temp_dir().join(format!("{log_name}.log"))).unwrap_or_default()
-}
+pub use integration_tests::log_of;
 
 /// Stops a sink politely (SIGTERM) and waits for it.
 pub fn stop_sink(child: Child) {
