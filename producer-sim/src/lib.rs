@@ -8,4 +8,5 @@
 pub mod clickstream;
 pub mod config;
 pub mod kafka_args;
+pub mod mysql_load;
 pub mod progress;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use producer_sim::clickstream::{self, options::ClickstreamArgs};
 use producer_sim::config::{ENV_PREFIX, SimConfig};
+use producer_sim::mysql_load::{self, MysqlLoadArgs};
 use shared::config::{ConfigArgs, EXIT_CODE, load_or_exit, render};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,8 @@ enum Command {
     CheckConfig,
     /// Simulate shoppers' clicks into a Kafka topic (Avro via Glue, or JSON).
     Clickstream(Box<ClickstreamArgs>),
+    /// Run an OLTP workload (orders, customers, products) against MySQL/MariaDB (`[mysql]`).
+    Mysql(MysqlLoadArgs),
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() {
             0
         }
         Command::Clickstream(args) => clickstream_command(&args, &config).await,
+        Command::Mysql(args) => mysql_command(&args, &config).await,
     };
     std::process::exit(code);
 }
@@ -73,6 +77,38 @@ async fn clickstream_command(args: &ClickstreamArgs, config: &SimConfig) -> i32 
         }
         Err(err) => {
             eprintln!("producer-sim: clickstream failed: {err:#}");
+            1
+        }
+    }
+}
+
+async fn mysql_command(args: &MysqlLoadArgs, config: &SimConfig) -> i32 {
+    let Some(mysql) = &config.mysql else {
+        eprintln!("producer-sim: `mysql` needs a [mysql] section in the configuration (host, port, user, password)");
+        return EXIT_CODE;
+    };
+    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(mysql.host.clone())
+        .tcp_port(mysql.port)
+        .user(Some(mysql.user.clone()))
+        .pass(Some(mysql.password.expose().to_string()))
+        .prefer_socket(false)
+        .into();
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nproducer-sim: stopping after the transactions in progress");
+            on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+    match mysql_load::run(args, opts, stop).await {
+        Ok(summary) => {
+            print!("{}", summary.render());
+            0
+        }
+        Err(err) => {
+            eprintln!("producer-sim: mysql workload failed: {err:#}");
             1
         }
     }
