@@ -1,13 +1,12 @@
-//! Where an event is in the binlog, and the 64-bit row version derived from it.
+//! Where an event is in the binlog, and the 64-bit row version derived from it
+//! ([`RowVersion`], shared with the sink, which orders rows by it).
 //!
-//! Guarantee: [`RowVersion::of`] is strictly increasing in binlog order on one
-//! server (file sequence, then position, then row within the event) and the
-//! same on every read of the same event, so it orders changes of a key across
-//! restarts. Snapshot rows take the version of the snapshot's binlog position
-//! with row 0, which is below every change read after that position (a change
-//! starts at a later position: a transaction begins with a GTID/BEGIN event).
+//! Snapshot rows take the version of the snapshot's binlog position with row
+//! 0, which is below every change read after that position (a change starts at
+//! a later position: a transaction begins with a GTID/BEGIN event).
 
 use serde::{Deserialize, Serialize};
+pub use shared::row_version::{RowVersion, file_sequence};
 use std::fmt;
 
 /// A binlog coordinate: the file and the byte offset of an event's start.
@@ -20,56 +19,5 @@ pub struct BinlogPosition {
 impl fmt::Display for BinlogPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.pos)
-    }
-}
-
-/// Bits of the version given to each part (the sign bit stays 0 so it fits Avro's `long`).
-const FILE_BITS: u32 = 18;
-const POS_BITS: u32 = 32;
-const ROW_BITS: u32 = 13;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RowVersion(pub u64);
-
-impl RowVersion {
-    /// The version of row `row` of the event starting at `pos` in `file`.
-    pub fn of(file: &str, pos: u64, row: u32) -> Result<Self, String> {
-        let sequence = file_sequence(file).ok_or_else(|| format!("binlog file name {file:?} has no numeric extension"))?;
-        if sequence >= 1 << FILE_BITS {
-            return Err(format!("binlog file sequence {sequence} is above {}: row versions would overflow", (1u64 << FILE_BITS) - 1));
-        }
-        if pos >= 1 << POS_BITS {
-            return Err(format!("binlog position {pos} is above 4 GiB"));
-        }
-        if u64::from(row) >= 1 << ROW_BITS {
-            return Err(format!("row {row} of one event is beyond {} rows", 1u64 << ROW_BITS));
-        }
-        Ok(Self((sequence << (POS_BITS + ROW_BITS)) | (pos << ROW_BITS) | u64::from(row)))
-    }
-
-    pub fn as_i64(self) -> i64 {
-        self.0 as i64
-    }
-}
-
-/// `mysql-bin.000042` → 42.
-pub fn file_sequence(file: &str) -> Option<u64> {
-    file.rsplit_once('.')?.1.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_follow_binlog_order() {
-        let v = |f: &str, p: u64, r: u32| RowVersion::of(f, p, r).unwrap();
-        assert!(v("bin.000001", 4, 0) < v("bin.000001", 4, 1));
-        assert!(v("bin.000001", 4, 8191) < v("bin.000001", 5, 0));
-        assert!(v("bin.000001", u32::MAX as u64, 8191) < v("bin.000002", 4, 0));
-        assert!(v("bin.262143", u32::MAX as u64, 8191).as_i64() > 0);
-        assert!(RowVersion::of("bin.262144", 4, 0).is_err());
-        assert!(RowVersion::of("bin.000001", 4, 8192).is_err());
-        assert!(RowVersion::of("bin", 4, 0).is_err());
     }
 }

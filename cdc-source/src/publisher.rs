@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// Header names on every record.
 pub const POSITION_HEADER: &str = "cdc.position";
-pub const VERSION_HEADER: &str = "cdc.version";
+pub const VERSION_HEADER: &str = shared::row_version::HEADER;
 
 /// Records waiting for acknowledgement before the source blocks.
 const MAX_IN_FLIGHT: usize = 100_000;

@@ -22,7 +22,7 @@ use crate::recovery::{self, Marks};
 use crate::schema_change;
 use crate::values::Origin;
 use anyhow::{Context, Result, bail};
-use mysql_async::{Conn, Opts, OptsBuilder};
+use mysql_async::Conn;
 use rdkafka::producer::{FutureProducer, Producer};
 use shared::glue::{GlueRegistry, GlueSchemaCache};
 use shared::kafka::{ClientRole, KafkaContext, ensure_topic, ensure_topic_with};
@@ -207,19 +207,9 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64
 }
 
-fn mysql_opts(config: &SourceConfig) -> Opts {
-    OptsBuilder::default()
-        .ip_or_hostname(config.mysql.host.clone())
-        .tcp_port(config.mysql.port)
-        .user(Some(config.mysql.user.clone()))
-        .pass(Some(config.mysql.password.expose().to_string()))
-        .prefer_socket(false)
-        .into()
-}
-
 /// Runs the source until `shutdown` is set (or, with `snapshot.mode = initial_only`, until the snapshot is done).
 pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<SourceMetrics>) -> Result<()> {
-    let opts = mysql_opts(config);
+    let opts = config.mysql.opts();
     let where_ = format!("{}:{} as {}", config.mysql.host, config.mysql.port, config.mysql.user);
     let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
     let facts = check_server(&mut conn, config.capture.server_id).await?;

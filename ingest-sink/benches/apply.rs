@@ -51,6 +51,7 @@ async fn main() {
             let mut payload = Vec::new();
             encoder.encode(&event, &mut payload).unwrap();
             Record {
+                version: None,
                 offset: i as i64,
                 key: None,
                 payload: Some(payload),

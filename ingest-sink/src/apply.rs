@@ -13,7 +13,8 @@
 //! again. It exists to measure what exactly-once costs.
 
 use crate::batch::{Batch, Record};
-use crate::clickhouse::table::{AppendTable, RecordMeta, TableError, TableSettings};
+use crate::clickhouse::changelog;
+use crate::clickhouse::table::{Layout, RecordMeta, Table, TableError, TableSettings};
 use crate::config::{Delivery, ErrorsTolerance};
 use crate::decode::RecordDecoder;
 use crate::dlq::{DeadKind, DeadLetterQueue};
@@ -57,7 +58,7 @@ pub struct BatchApplier {
     pub dlq: Option<DeadLetterQueue>,
     pub retry: RetryPolicy,
     pub metrics: Arc<SinkMetrics>,
-    pub tables: HashMap<String, AppendTable>,
+    pub tables: HashMap<String, Table>,
 }
 
 /// One record's fate within an insert.
@@ -162,46 +163,109 @@ impl BatchApplier {
             Err(Gave::Up(e)) => return Ok(Converted::Dead(DeadKind::Decode, e.to_string())),
             Err(Gave::Shutdown(_)) => return Err(ApplyError::Shutdown(key.clone())),
         };
+        let schema = &decoded.schema;
         if !self.tables.contains_key(&key.topic) {
+            let layout = match changelog::is_envelope(&schema.schema) {
+                false => Layout::Append,
+                true => match self.key_columns(key, record).await? {
+                    Ok(columns) => Layout::Changelog { key: columns },
+                    Err(dead) => return Ok(dead),
+                },
+            };
             let table_name = (self.table_for)(&key.topic);
             let (client, database, settings) = (&self.client, &self.database, &self.table_settings);
             let table = self
                 .retry
                 .run(
                     &format!("opening table {table_name}"),
-                    || AppendTable::open(client.clone(), database, &table_name, &decoded.schema.schema, settings),
+                    || Table::open(client.clone(), database, &table_name, layout.clone(), schema, settings),
                     TableError::is_transient,
                 )
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
             self.tables.insert(key.topic.clone(), table);
         }
-        let schema = &decoded.schema;
-        if !self.tables[&key.topic].knows(schema.version_id) {
+        let new_version = !self.tables[&key.topic].knows(schema.version_id);
+        if let Layout::Changelog { key: table_key } = self.tables[&key.topic].layout() {
+            let key_id = record.key.as_deref().and_then(|k| self.decoder.schema_id(k));
+            let table = &self.tables[&key.topic];
+            if new_version || key_id.is_some_and(|id| !table.knows_key(id)) {
+                let table_key = table_key.clone();
+                let columns = match self.key_columns(key, record).await? {
+                    Ok(columns) => columns,
+                    Err(dead) => return Ok(dead),
+                };
+                if columns != table_key {
+                    return Err(ApplyError::Stop {
+                        key: key.clone(),
+                        range,
+                        reason: format!(
+                            "the source's primary key changed from ({}) to ({}) at offset {}; table {} is ordered by the old key, \
+                             so the change cannot be applied in place. The records wait in Kafka: recreate the table with \
+                             ORDER BY the new key (or map the topic to a new table) and restart",
+                            table_key.join(", "),
+                            columns.join(", "),
+                            record.offset,
+                            table.name()
+                        ),
+                    });
+                }
+                if let Some(id) = key_id {
+                    self.tables.get_mut(&key.topic).expect("opened above").adopt_key(id);
+                }
+            }
+        }
+        if new_version {
             let table = &self.tables[&key.topic];
             let added = self
                 .retry
                 .run(
                     &format!("adding columns of schema {}", schema.version_id),
-                    || table.prepare_schema(&schema.schema),
+                    || table.prepare_schema(schema),
                     TableError::is_transient,
                 )
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
             let table = self.tables.get_mut(&key.topic).expect("opened above");
-            table.adopt_schema(schema.version_id, &schema.schema, added);
+            table.adopt_schema(schema, added);
         }
         let meta = RecordMeta {
             topic: &key.topic,
             partition: key.partition,
             offset: record.offset,
             timestamp_ms: record.timestamp_ms,
+            version: record.version,
         };
         let table = &self.tables[&key.topic];
         Ok(match table.encode_row(schema.version_id, &decoded.value, meta, rows) {
             Ok(()) => Converted::Row,
             Err(e) => Converted::Dead(DeadKind::Convert, e.to_string()),
         })
+    }
+
+    /// The primary-key columns of a change event, from its key's schema; a
+    /// record whose key is missing or undecodable is a dead letter.
+    async fn key_columns(&self, key: &PartitionKey, record: &Record) -> Result<Result<Vec<String>, Converted>, ApplyError> {
+        let Some(bytes) = record.key.as_deref() else {
+            return Ok(Err(Converted::Dead(
+                DeadKind::Convert,
+                "a change event without a key: the source table has no primary key, so its rows cannot be \
+                 replaced or deleted in ClickHouse; give the table a primary key or exclude it from capture"
+                    .into(),
+            )));
+        };
+        let decoded = self
+            .retry
+            .run(&format!("decoding the key of {key}@{}", record.offset), || self.decoder.decode(bytes), DecodeError::is_transient)
+            .await;
+        match decoded {
+            Ok(decoded) => match &decoded.schema.schema {
+                apache_avro::Schema::Record(r) => Ok(Ok(r.fields.iter().map(|f| f.name.clone()).collect())),
+                _ => Ok(Err(Converted::Dead(DeadKind::Decode, "the change event's key is not a record".into()))),
+            },
+            Err(Gave::Up(e)) => Ok(Err(Converted::Dead(DeadKind::Decode, format!("key: {e}")))),
+            Err(Gave::Shutdown(_)) => Err(ApplyError::Shutdown(key.clone())),
+        }
     }
 
     async fn dead_letter(

@@ -19,6 +19,8 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub timestamp_ms: i64,
+    /// The `cdc.version` header (change events from cdc-source).
+    pub version: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,7 @@ mod tests {
 
     fn rec(offset: i64) -> Record {
         Record {
+            version: None,
             offset,
             key: None,
             payload: Some(vec![offset as u8]),

@@ -27,7 +27,8 @@ use crate::state::{Fence, PartitionKey, StateError, StateStore};
 use anyhow::{Context, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::Message;
+use crate::clickhouse::changelog;
+use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, client::OAuthToken, config::RDKafkaLogLevel, error::KafkaError};
@@ -356,6 +357,13 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
                                 key: message.key().map(<[u8]>::to_vec),
                                 payload: message.payload().map(<[u8]>::to_vec),
                                 timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                                version: message.headers().and_then(|headers| {
+                                    headers
+                                        .iter()
+                                        .find(|h| h.key == shared::row_version::HEADER)
+                                        .and_then(|h| h.value)
+                                        .and_then(changelog::header_version)
+                                }),
                             };
                             ready.extend(batcher.push(&key, record, Instant::now()));
                         }

@@ -23,6 +23,15 @@ impl RecordDecoder {
         }
     }
 
+    /// The schema version of an encoded key or value without decoding it
+    /// (Glue-framed Avro only; Connect JSON carries whole schemas).
+    pub fn schema_id(&self, bytes: &[u8]) -> Option<uuid::Uuid> {
+        match self {
+            Self::GlueAvro(_) => shared::glue::Frame::parse(bytes).ok().map(|f| f.schema_version_id),
+            Self::ConnectJson(_) => None,
+        }
+    }
+
     pub async fn decode(&self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         match self {
             Self::GlueAvro(decoder) => decoder.decode(bytes).await,

@@ -87,13 +87,7 @@ async fn mysql_command(args: &MysqlLoadArgs, config: &SimConfig) -> i32 {
         eprintln!("producer-sim: `mysql` needs a [mysql] section in the configuration (host, port, user, password)");
         return EXIT_CODE;
     };
-    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(mysql.host.clone())
-        .tcp_port(mysql.port)
-        .user(Some(mysql.user.clone()))
-        .pass(Some(mysql.password.expose().to_string()))
-        .prefer_socket(false)
-        .into();
+    let opts = mysql.opts();
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
     tokio::spawn(async move {

@@ -166,10 +166,10 @@ impl ConnectJsonReader {
             return Ok(known.clone());
         }
         let connect: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let schema = avro_schema(&connect)?;
+        let (schema, definition) = avro_schema(&connect)?;
         let registered = Arc::new(RegisteredSchema {
             version_id: stable_id(text),
-            definition: schema.canonical_form(),
+            definition: definition.to_string(),
             schema,
         });
         self.schemas.lock().expect("lock").insert(text.to_string(), registered.clone());
@@ -187,11 +187,15 @@ fn stable_id(text: &str) -> Uuid {
     Uuid::from_u64_pair(half(0), half(1))
 }
 
-/// The Avro schema equivalent to a Connect schema (the inverse of [`connect_schema`]).
-pub fn avro_schema(connect: &Json) -> Result<Schema, String> {
+/// The Avro schema equivalent to a Connect schema (the inverse of
+/// [`connect_schema`]), and its JSON definition: named primitives (Debezium's
+/// `io.debezium.data.Enum`, `Json`, ...) keep their name as `connect.name`
+/// there, as Confluent's and Glue's converters write it.
+pub fn avro_schema(connect: &Json) -> Result<(Schema, Json), String> {
     let mut names = HashSet::new();
     let avro = to_avro(connect, "ConnectDefault", &mut names)?;
-    Schema::parse(&avro).map_err(|e| format!("Connect schema has no Avro equivalent: {e}"))
+    let schema = Schema::parse(&avro).map_err(|e| format!("Connect schema has no Avro equivalent: {e}"))?;
+    Ok((schema, avro))
 }
 
 fn to_avro(connect: &Json, path: &str, names: &mut HashSet<String>) -> Result<Json, String> {
@@ -222,13 +226,16 @@ fn non_null(connect: &Json, path: &str, names: &mut HashSet<String>) -> Result<J
             let precision = parameter("connect.decimal.precision").unwrap_or(38);
             json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale})
         }
-        ("int8" | "int16" | "int32", _) => json!("int"),
-        ("int64", _) => json!("long"),
-        ("float" | "float32", _) => json!("float"),
-        ("double" | "float64", _) => json!("double"),
-        ("boolean", _) => json!("boolean"),
-        ("string", _) => json!("string"),
-        ("bytes", _) => json!("bytes"),
+        ("int8" | "int16" | "int32" | "int64" | "float" | "float32" | "double" | "float64" | "boolean" | "string" | "bytes", _) => {
+            let primitive = match kind {
+                "int8" | "int16" | "int32" => "int",
+                "int64" => "long",
+                "float" | "float32" => "float",
+                "double" | "float64" => "double",
+                other => other,
+            };
+            if name.is_empty() { json!(primitive) } else { json!({"type": primitive, "connect.name": name}) }
+        }
         ("array", _) => json!({"type": "array", "items": to_avro(&connect["items"], &format!("{path}_items"), names)?}),
         ("map", _) => {
             if connect["keys"]["type"] != "string" {

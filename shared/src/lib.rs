@@ -8,10 +8,12 @@
 //!   compatibility, Avro codec).
 //! * [`kafka`]: Kafka/MSK client configuration and context.
 //! * [`connect_json`]: the Kafka Connect JSON converter shape, for debugging and interop.
+//! * [`row_version`]: the ordering version of a MySQL change (binlog coordinates).
 
 pub mod config;
 pub mod connect_json;
 pub mod glue;
 pub mod kafka;
+pub mod row_version;
 pub mod secret;
 pub mod telemetry;

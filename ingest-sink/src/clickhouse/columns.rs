@@ -24,6 +24,7 @@ pub enum ColumnType {
     Bool,
     Int32,
     Int64,
+    UInt64,
     Float32,
     Float64,
     String,
@@ -46,6 +47,7 @@ impl fmt::Display for ColumnType {
             ColumnType::Bool => f.write_str("Bool"),
             ColumnType::Int32 => f.write_str("Int32"),
             ColumnType::Int64 => f.write_str("Int64"),
+            ColumnType::UInt64 => f.write_str("UInt64"),
             ColumnType::Float32 => f.write_str("Float32"),
             ColumnType::Float64 => f.write_str("Float64"),
             ColumnType::String | ColumnType::Json => f.write_str("String"),
@@ -55,6 +57,10 @@ impl fmt::Display for ColumnType {
             ColumnType::Date32 => f.write_str("Date32"),
             ColumnType::DateTime64(p) => write!(f, "DateTime64({p}, 'UTC')"),
             ColumnType::Decimal { precision, scale } => write!(f, "Decimal({precision}, {scale})"),
+            // ClickHouse nests the other way round for LowCardinality.
+            ColumnType::Nullable(inner) if **inner == ColumnType::LowCardinalityString => {
+                f.write_str("LowCardinality(Nullable(String))")
+            }
             ColumnType::Nullable(inner) => write!(f, "Nullable({inner})"),
             ColumnType::Array(inner) => write!(f, "Array({inner})"),
             ColumnType::Map(inner) => write!(f, "Map(String, {inner})"),
@@ -166,7 +172,9 @@ pub fn encode_default(column_type: &ColumnType, out: &mut Vec<u8>) {
         ColumnType::Nullable(_) => out.push(1),
         ColumnType::Bool => out.push(0),
         ColumnType::Int32 | ColumnType::Float32 | ColumnType::Date32 => out.extend_from_slice(&[0; 4]),
-        ColumnType::Int64 | ColumnType::Float64 | ColumnType::DateTime64(_) => out.extend_from_slice(&[0; 8]),
+        ColumnType::Int64 | ColumnType::UInt64 | ColumnType::Float64 | ColumnType::DateTime64(_) => {
+            out.extend_from_slice(&[0; 8])
+        }
         ColumnType::String | ColumnType::Json | ColumnType::LowCardinalityString => out.push(0),
         ColumnType::FixedString(n) => out.extend(std::iter::repeat_n(0, *n)),
         ColumnType::Uuid => out.extend_from_slice(&[0; 16]),
@@ -212,6 +220,9 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
         (ColumnType::Int32, Value::Int(i) | Value::TimeMillis(i)) => out.extend_from_slice(&i.to_le_bytes()),
         (ColumnType::Int64, Value::Long(i) | Value::TimeMicros(i)) => out.extend_from_slice(&i.to_le_bytes()),
         (ColumnType::Int64, Value::Int(i)) => out.extend_from_slice(&i64::from(*i).to_le_bytes()),
+        (ColumnType::UInt64, Value::Long(i)) => {
+            out.extend_from_slice(&u64::try_from(*i).map_err(|_| format!("{i} is negative"))?.to_le_bytes())
+        }
         (ColumnType::Float32, Value::Float(x)) => out.extend_from_slice(&x.to_le_bytes()),
         (ColumnType::Float64, Value::Double(x)) => out.extend_from_slice(&x.to_le_bytes()),
         (ColumnType::Float64, Value::Float(x)) => out.extend_from_slice(&f64::from(*x).to_le_bytes()),
@@ -236,6 +247,14 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
             | Value::LocalTimestampMicros(t)
             | Value::LocalTimestampNanos(t),
         ) => out.extend_from_slice(&t.to_le_bytes()),
+        (ColumnType::DateTime64(precision), Value::String(iso)) => {
+            let micros = iso_utc_micros(iso).ok_or_else(|| format!("{iso:?} is not an ISO-8601 UTC timestamp"))?;
+            let ticks = match precision {
+                0..=6 => micros / 10i64.pow(6 - precision),
+                p => micros.checked_mul(10i64.pow(p - 6)).ok_or("timestamp out of range")?,
+            };
+            out.extend_from_slice(&ticks.to_le_bytes())
+        }
         (ColumnType::Decimal { precision, .. }, Value::Decimal(d)) => {
             let be: Vec<u8> = Vec::try_from(d).map_err(|e| e.to_string())?;
             let unscaled = be_twos_complement(&be)?;
@@ -267,6 +286,29 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
         (t, v) => return Err(format!("cannot store {} in {t}", value_kind(v))),
     }
     Ok(())
+}
+
+/// `2024-05-06T07:08:09[.ffffff]Z` (Debezium's `ZonedTimestamp` in UTC) →
+/// microseconds since the epoch.
+fn iso_utc_micros(text: &str) -> Option<i64> {
+    let body = text.strip_suffix('Z')?;
+    let (date, time) = body.split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut hms = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 || fraction.len() > 6 {
+        return None;
+    }
+    let micros: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<6}").parse().ok()? };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000) + micros)
 }
 
 fn be_twos_complement(be: &[u8]) -> Result<i128, String> {
@@ -353,5 +395,21 @@ mod tests {
         };
         let big = apache_avro::Decimal::from(10_000_000_000i64.to_be_bytes().to_vec());
         assert!(encode(&narrow, &Value::Decimal(big), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn iso_timestamps_fill_datetime64() {
+        assert_eq!(iso_utc_micros("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(iso_utc_micros("2024-02-29T12:34:56.5Z"), Some(1_709_210_096_500_000));
+        assert_eq!(iso_utc_micros("1969-12-31T23:59:59.999999Z"), Some(-1));
+        assert_eq!(iso_utc_micros("2024-02-29 12:34:56"), None);
+        let column = Column {
+            name: "paid_at".into(),
+            column_type: ColumnType::DateTime64(3),
+        };
+        let mut out = Vec::new();
+        encode(&column, &Value::String("2024-02-29T12:34:56.5Z".into()), &mut out).unwrap();
+        assert_eq!(out, 1_709_210_096_500i64.to_le_bytes());
+        assert_eq!(ColumnType::Nullable(Box::new(ColumnType::LowCardinalityString)).to_string(), "LowCardinality(Nullable(String))");
     }
 }

@@ -1,18 +1,23 @@
-//! An append-only ClickHouse table fed from one topic: created from the Avro
-//! value schema when missing (MergeTree with insert deduplication on), given
-//! new columns when the schema grows, and written in RowBinary with the
-//! batch's deduplication token.
+//! The ClickHouse table fed from one topic, in one of two [`Layout`]s:
+//! append-only (`MergeTree`, a row per record) or a changelog of Debezium
+//! change events (`ReplacingMergeTree(_version, _is_deleted)` ordered by the
+//! source's primary key, see [`super::changelog`]). Created from the value
+//! schema when missing, given new (nullable) columns when the schema grows,
+//! and written in RowBinary with the batch's deduplication token.
 //!
 //! Guarantee: an insert either lands whole or not at all (one INSERT per
 //! batch, below `max_insert_block_size`), and a retried insert with the same
 //! token is dropped by ClickHouse. A table that cannot deduplicate (no
 //! `non_replicated_deduplication_window`, not Replicated) is refused at start,
-//! because exactly-once cannot hold on it.
+//! because exactly-once cannot hold on it. A changelog table whose sorting key
+//! is not the source's primary key, or whose column would have to change type,
+//! is refused with what to do: its partition stops, its records stay in Kafka.
 
-use super::columns::{Column, ColumnType, ConvertError, columns_of, encode, encode_default};
-use apache_avro::Schema;
+use super::changelog;
+use super::columns::{Column, ColumnType, ConvertError, UnsupportedSchema, columns_of, encode, encode_default};
 use apache_avro::types::Value;
 use clickhouse::Client;
+use shared::glue::RegisteredSchema;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -23,6 +28,18 @@ pub struct RecordMeta<'a> {
     pub partition: i32,
     pub offset: i64,
     pub timestamp_ms: i64,
+    /// The record's `cdc.version` header, if any (changelog tables).
+    pub version: Option<u64>,
+}
+
+/// What rows a table holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// A row per record (`MergeTree`).
+    Append,
+    /// The current rows of a source table whose primary key is `key`, from
+    /// Debezium change events (`ReplacingMergeTree(_version, _is_deleted)`).
+    Changelog { key: Vec<String> },
 }
 
 const METADATA: [(&str, ColumnType); 4] = [
@@ -85,8 +102,9 @@ pub struct TableSettings {
 }
 
 /// One target table and the rows of the batch being built for it.
-pub struct AppendTable {
+pub struct Table {
     client: Client,
+    layout: Layout,
     /// `` `db`.`table` ``
     name: String,
     database: String,
@@ -95,19 +113,22 @@ pub struct AppendTable {
     metadata_columns: bool,
     /// Per schema version: for each table column, the index of the record field feeding it.
     field_maps: HashMap<Uuid, Vec<Option<usize>>>,
+    /// Key schema versions checked against a changelog table's sorting key.
+    known_keys: std::collections::HashSet<Uuid>,
 }
 
 pub fn quote(identifier: &str) -> String {
     format!("`{}`", identifier.replace('\\', "\\\\").replace('`', "\\`"))
 }
 
-impl AppendTable {
+impl Table {
     /// Opens (creating if allowed and missing) `database.table` for records of `schema`.
     pub async fn open(
         client: Client,
         database: &str,
         table: &str,
-        schema: &Schema,
+        layout: Layout,
+        schema: &RegisteredSchema,
         settings: &TableSettings,
     ) -> Result<Self, TableError> {
         let name = format!("{}.{}", quote(database), quote(table));
@@ -115,31 +136,49 @@ impl AppendTable {
             table: name.clone(),
             reason,
         };
-        let fields = columns_of(schema).map_err(|e| unusable(e.to_string()))?;
+        let fields = fields_of(&layout, schema).map_err(|e| unusable(e.to_string()))?;
         let mut this = Self {
             client,
+            layout,
             name: name.clone(),
             database: database.to_string(),
             table: table.to_string(),
             columns: Vec::new(),
             metadata_columns: settings.metadata_columns,
             field_maps: HashMap::new(),
+            known_keys: Default::default(),
         };
         if settings.create {
             let mut defs: Vec<String> = fields.iter().map(|c| format!("{} {}", quote(&c.name), c.column_type)).collect();
+            let (engine, order) = match &this.layout {
+                Layout::Append if settings.metadata_columns => ("MergeTree".to_string(), "(_topic, _partition, _offset)".to_string()),
+                Layout::Append => ("MergeTree".to_string(), "tuple()".to_string()),
+                Layout::Changelog { key } => {
+                    for k in key {
+                        match fields.iter().find(|f| f.name == *k) {
+                            Some(f) if !matches!(f.column_type, ColumnType::Nullable(_)) => {}
+                            Some(_) => return Err(unusable(format!("primary-key column `{k}` is nullable in the value schema"))),
+                            None => return Err(unusable(format!("primary-key column `{k}` is not a field of the row"))),
+                        }
+                    }
+                    defs.push(format!("{} UInt64", quote(changelog::VERSION)));
+                    defs.push(format!("{} UInt8", quote(changelog::IS_DELETED)));
+                    let engine = format!("ReplacingMergeTree({}, {})", changelog::VERSION, changelog::IS_DELETED);
+                    (engine, format!("({})", key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")))
+                }
+            };
             if settings.metadata_columns {
                 defs.extend(METADATA.iter().map(|(n, t)| format!("{} {t}", quote(n))));
             }
-            let order = if settings.metadata_columns { "(_topic, _partition, _offset)" } else { "tuple()" };
             let ddl = format!(
-                "CREATE TABLE IF NOT EXISTS {name} ({}) ENGINE = MergeTree ORDER BY {order} \
+                "CREATE TABLE IF NOT EXISTS {name} ({}) ENGINE = {engine} ORDER BY {order} \
                  SETTINGS non_replicated_deduplication_window = {}",
                 defs.join(", "),
                 settings.dedup_window
             );
             this.execute(&ddl).await?;
         }
-        this.check_deduplication().await?;
+        this.check_engine().await?;
         this.columns = this.describe().await?;
         this.add_missing(&fields).await?;
         for (meta, _) in METADATA.iter().filter(|_| settings.metadata_columns) {
@@ -162,16 +201,18 @@ impl AppendTable {
         self.client.query(sql).execute().await.map_err(|e| self.clickhouse_error(e))
     }
 
-    async fn check_deduplication(&self) -> Result<(), TableError> {
-        let engine: Option<(String, String)> = self
+    /// The table deduplicates inserts, and a changelog table replaces rows by
+    /// version and is sorted by the source's primary key.
+    async fn check_engine(&self) -> Result<(), TableError> {
+        let engine: Option<(String, String, String)> = self
             .client
-            .query("SELECT engine, engine_full FROM system.tables WHERE database = ? AND name = ?")
+            .query("SELECT engine, engine_full, sorting_key FROM system.tables WHERE database = ? AND name = ?")
             .bind(&self.database)
             .bind(&self.table)
             .fetch_optional()
             .await
             .map_err(|e| self.clickhouse_error(e))?;
-        let Some((engine, full)) = engine else {
+        let Some((engine, full, sorting_key)) = engine else {
             return Err(TableError::Unusable {
                 table: self.name.clone(),
                 reason: "does not exist (and table creation is off)".into(),
@@ -190,7 +231,34 @@ impl AppendTable {
                 ),
             });
         }
+        if let Layout::Changelog { key } = &self.layout {
+            let unusable = |reason: String| TableError::Unusable {
+                table: self.name.clone(),
+                reason,
+            };
+            if !engine.contains("ReplacingMergeTree") {
+                return Err(unusable(format!(
+                    "receives change events but its engine is {engine}; updates and deletes need \
+                     ReplacingMergeTree({}, {}) — drop it or map the topic to another table",
+                    changelog::VERSION,
+                    changelog::IS_DELETED
+                )));
+            }
+            let sorted: Vec<String> = sorting_key.split(',').map(|k| k.trim().trim_matches('`').to_string()).collect();
+            if sorted != *key {
+                return Err(unusable(format!(
+                    "is sorted by ({sorting_key}) but the source's primary key is ({}); a primary-key change cannot be \
+                     applied in place. The records wait in Kafka: recreate the table with ORDER BY the new key \
+                     (or map the topic to a new table) and restart",
+                    key.join(", ")
+                )));
+            }
+        }
         Ok(())
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     async fn describe(&self) -> Result<Vec<Column>, TableError> {
@@ -249,18 +317,41 @@ impl AppendTable {
         Ok(())
     }
 
+    /// Whether key schema version `id` was checked against the sorting key.
+    pub fn knows_key(&self, id: Uuid) -> bool {
+        self.known_keys.contains(&id)
+    }
+
+    pub fn adopt_key(&mut self, id: Uuid) {
+        self.known_keys.insert(id);
+    }
+
     /// Whether rows of schema version `version_id` can be encoded already.
     pub fn knows(&self, version_id: Uuid) -> bool {
         self.field_maps.contains_key(&version_id)
     }
 
     /// Adds the columns of schema version `version_id` that the table lacks
-    /// (schema evolution); call [`Self::adopt_schema`] afterwards.
-    pub async fn prepare_schema(&self, schema: &Schema) -> Result<Vec<Column>, TableError> {
-        let fields = columns_of(schema).map_err(|e| TableError::Unusable {
+    /// (schema evolution); call [`Self::adopt_schema`] afterwards. A changelog
+    /// table refuses a field whose type differs from its column's.
+    pub async fn prepare_schema(&self, schema: &RegisteredSchema) -> Result<Vec<Column>, TableError> {
+        let unusable = |reason: String| TableError::Unusable {
             table: self.name.clone(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let fields = fields_of(&self.layout, schema).map_err(|e| unusable(e.to_string()))?;
+        if matches!(self.layout, Layout::Changelog { .. }) {
+            for field in &fields {
+                let Some(column) = self.columns.iter().find(|c| c.name == field.name) else { continue };
+                if !holds(&column.column_type, &field.column_type) {
+                    return Err(unusable(format!(
+                        "column `{}` is {} but schema version {} sends {}; the sink only adds columns. \
+                         The records wait in Kafka: ALTER the column to the new type (or recreate the table) and restart",
+                        field.name, column.column_type, schema.version_id, field.column_type
+                    )));
+                }
+            }
+        }
         let missing = self.missing(&fields);
         for column in &missing {
             self.add_column(column).await?;
@@ -269,15 +360,15 @@ impl AppendTable {
     }
 
     /// Records the columns added for `schema` and how its fields map to columns.
-    pub fn adopt_schema(&mut self, version_id: Uuid, schema: &Schema, added: Vec<Column>) {
+    pub fn adopt_schema(&mut self, schema: &RegisteredSchema, added: Vec<Column>) {
         self.columns.extend(added);
-        let fields = columns_of(schema).unwrap_or_default();
+        let fields = fields_of(&self.layout, schema).unwrap_or_default();
         let map = self
             .columns
             .iter()
             .map(|c| fields.iter().position(|f| f.name == c.name))
             .collect();
-        self.field_maps.insert(version_id, map);
+        self.field_maps.insert(schema.version_id, map);
     }
 
     /// Appends one record as a RowBinary row to `out`. [`Self::adopt_schema`]
@@ -292,24 +383,32 @@ impl AppendTable {
     }
 
     fn encode_row_inner(&self, version_id: Uuid, record: &Value, meta: RecordMeta<'_>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
-        let Value::Record(fields) = record else {
-            return Err(ConvertError {
-                column: "<record>".into(),
-                column_type: "-".into(),
-                reason: "the value is not a record".into(),
-            });
+        let not_a_row = |reason: String| ConvertError {
+            column: "<record>".into(),
+            column_type: "-".into(),
+            reason,
+        };
+        let (fields, change) = match (&self.layout, record) {
+            (Layout::Append, Value::Record(fields)) => (fields.as_slice(), None),
+            (Layout::Append, _) => return Err(not_a_row("the value is not a record".into())),
+            (Layout::Changelog { .. }, envelope) => {
+                let change = changelog::change(envelope, meta.version).map_err(not_a_row)?;
+                (change.image, Some((change.version, change.deleted)))
+            }
         };
         let map = &self.field_maps[&version_id];
         for (column, field) in self.columns.iter().zip(map) {
-            match (column.name.as_str(), field) {
-                (_, Some(i)) => encode(column, &fields[*i].1, out)?,
-                ("_topic", None) if self.metadata_columns => encode(column, &Value::String(meta.topic.into()), out)?,
-                ("_partition", None) if self.metadata_columns => encode(column, &Value::Int(meta.partition), out)?,
-                ("_offset", None) if self.metadata_columns => encode(column, &Value::Long(meta.offset), out)?,
-                ("_timestamp", None) if self.metadata_columns => {
+            match (column.name.as_str(), field, change) {
+                (_, Some(i), _) => encode(column, &fields[*i].1, out)?,
+                (changelog::VERSION, None, Some((version, _))) => encode(column, &Value::Long(version as i64), out)?,
+                (changelog::IS_DELETED, None, Some((_, deleted))) => encode(column, &Value::Boolean(deleted), out)?,
+                ("_topic", None, _) if self.metadata_columns => encode(column, &Value::String(meta.topic.into()), out)?,
+                ("_partition", None, _) if self.metadata_columns => encode(column, &Value::Int(meta.partition), out)?,
+                ("_offset", None, _) if self.metadata_columns => encode(column, &Value::Long(meta.offset), out)?,
+                ("_timestamp", None, _) if self.metadata_columns => {
                     encode(column, &Value::TimestampMillis(meta.timestamp_ms), out)?
                 }
-                (_, None) => encode_default(&column.column_type, out),
+                (_, None, _) => encode_default(&column.column_type, out),
             }
         }
         Ok(())
@@ -341,10 +440,36 @@ impl AppendTable {
     }
 }
 
+/// The row columns of `schema` for `layout`: the record's fields, or for a
+/// changelog the fields of the envelope's row record with Debezium's types.
+fn fields_of(layout: &Layout, schema: &RegisteredSchema) -> Result<Vec<Column>, UnsupportedSchema> {
+    match layout {
+        Layout::Append => columns_of(&schema.schema),
+        Layout::Changelog { .. } => {
+            let row = changelog::row_schema(&schema.schema).ok_or_else(|| UnsupportedSchema {
+                field: "after".into(),
+                reason: "the topic carried change events before, but this schema is not a Debezium envelope".into(),
+            })?;
+            let mut columns = columns_of(row)?;
+            changelog::refine(&mut columns, &schema.definition);
+            Ok(columns)
+        }
+    }
+}
+
+/// Whether a column of type `column` can store values of a field of type
+/// `field`: the same type, or a nullable column for a NOT NULL field.
+fn holds(column: &ColumnType, field: &ColumnType) -> bool {
+    column == field || matches!(column, ColumnType::Nullable(inner) if **inner == *field)
+}
+
 /// The subset of ClickHouse type names we encode; anything else is written as
 /// if it were `String` and will be refused by ClickHouse on insert if wrong.
 fn parse_type(text: &str) -> ColumnType {
     let inner = |prefix: &str| text.strip_prefix(prefix).and_then(|t| t.strip_suffix(')'));
+    if text == "LowCardinality(Nullable(String))" {
+        return ColumnType::Nullable(Box::new(ColumnType::LowCardinalityString));
+    }
     if let Some(t) = inner("Nullable(") {
         return ColumnType::Nullable(Box::new(parse_type(t)));
     }
@@ -371,6 +496,7 @@ fn parse_type(text: &str) -> ColumnType {
         "Bool" | "UInt8" => ColumnType::Bool,
         "Int32" => ColumnType::Int32,
         "Int64" => ColumnType::Int64,
+        "UInt64" => ColumnType::UInt64,
         "Float32" => ColumnType::Float32,
         "Float64" => ColumnType::Float64,
         "UUID" => ColumnType::Uuid,
@@ -408,6 +534,8 @@ mod tests {
             "Array(Int32)",
             "Map(String, Float64)",
             "LowCardinality(String)",
+            "LowCardinality(Nullable(String))",
+            "UInt64",
             "FixedString(4)",
         ] {
             assert_eq!(parse_type(t).to_string(), t);

@@ -5,7 +5,10 @@
 //! optional mid-run DDL (a new nullable column).
 //!
 //! Guarantee: every transaction is committed or rolled back whole (deadlocks
-//! are retried); the summary counts only committed ones.
+//! are retried); the summary counts only committed ones. A lost connection
+//! (the server restarting) is reconnected with backoff and the run goes on; a
+//! transaction cut by it is counted as "outcome unknown" (its COMMIT may or
+//! may not have landed — the verifier compares tables, not intentions).
 
 pub mod schema;
 
@@ -99,6 +102,8 @@ pub struct Counters {
     pub committed: [AtomicU64; 6],
     pub rows: AtomicU64,
     pub retries: AtomicU64,
+    /// Transactions cut by a lost connection.
+    pub interrupted: AtomicU64,
 }
 
 impl Counters {
@@ -113,6 +118,7 @@ pub struct Summary {
     pub transactions: u64,
     pub rows: u64,
     pub retries: u64,
+    pub interrupted: u64,
     pub elapsed: Duration,
     pub ddl_done: bool,
 }
@@ -127,6 +133,7 @@ impl Summary {
         out.push_str(&format!("  {:<36} {:>10}\n", "transactions committed", self.transactions));
         out.push_str(&format!("  {:<36} {:>10}\n", "rows changed", self.rows));
         out.push_str(&format!("  {:<36} {:>10}\n", "deadlock retries", self.retries));
+        out.push_str(&format!("  {:<36} {:>10}\n", "cut by a lost connection", self.interrupted));
         out.push_str(&format!("  {:<36} {:>10.0}\n", "transactions/s", self.transactions as f64 / secs));
         out.push_str(&format!("  {:<36} {:>10}\n", "DDL (orders.coupon) applied", self.ddl_done));
         out
@@ -199,7 +206,7 @@ pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Res
         let ddl_after = args.ddl_after;
         let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(w as u64 + 1));
         workers.push(tokio::spawn(async move {
-            let mut conn = Conn::new(opts).await.context("connecting to MySQL")?;
+            let mut conn = Conn::new(opts.clone()).await.context("connecting to MySQL")?;
             let mut next = Instant::now();
             loop {
                 if stop.load(Ordering::Relaxed)
@@ -212,19 +219,33 @@ pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Res
                     && counters.total() >= after
                     && !ddl_done.swap(true, Ordering::SeqCst)
                 {
-                    conn.query_drop(schema::ddl_statement(&db)).await.context("the mid-run DDL")?;
-                    tracing::info!("DDL applied: orders.coupon added");
+                    match conn.query_drop(schema::ddl_statement(&db)).await {
+                        Ok(()) => tracing::info!("DDL applied: orders.coupon added"),
+                        Err(e) if connection_lost(&e) => {
+                            ddl_done.store(false, Ordering::SeqCst); // try again after reconnecting
+                            conn = reconnect(&opts, &stop).await?;
+                            continue;
+                        }
+                        Err(e) => return Err(e).context("the mid-run DDL"),
+                    }
                 }
                 let kind = Kind::pick(&mut rng);
                 let rows = loop {
                     match transaction(&mut conn, &db, kind, &ids, &mut rng).await {
-                        Ok(rows) => break rows,
+                        Ok(rows) => break Some(rows),
                         Err(mysql_async::Error::Server(e)) if e.code == 1213 || e.code == 1205 => {
                             counters.retries.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) if connection_lost(&e) => {
+                            counters.interrupted.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(error = %e, "connection lost; reconnecting");
+                            conn = reconnect(&opts, &stop).await?;
+                            break None;
                         }
                         Err(e) => return Err(e).with_context(|| format!("{} transaction", kind.name())),
                     }
                 };
+                let Some(rows) = rows else { continue };
                 let index = MIX.iter().position(|(k, _)| *k == kind).expect("kind in MIX");
                 counters.committed[index].fetch_add(1, Ordering::Relaxed);
                 counters.rows.fetch_add(rows, Ordering::Relaxed);
@@ -248,9 +269,35 @@ pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Res
         transactions: counters.total(),
         rows: counters.rows.load(Ordering::Relaxed),
         retries: counters.retries.load(Ordering::Relaxed),
+        interrupted: counters.interrupted.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         ddl_done: ddl_done.load(Ordering::Relaxed),
     })
+}
+
+/// The connection is gone (server restart, killed connection), as opposed to
+/// a statement the server refused.
+fn connection_lost(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        // server shutdown, connection killed, idle timeout
+        mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1927 | 4031),
+        _ => false,
+    }
+}
+
+/// Connects again, backing off from 100 ms to 2 s, until the server answers or the run is stopped.
+async fn reconnect(opts: &Opts, stop: &AtomicBool) -> Result<Conn> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match Conn::new(opts.clone()).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if stop.load(Ordering::Relaxed) => return Err(e).context("reconnecting to MySQL"),
+            Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "MySQL unreachable"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
 }
 
 async fn new_customer(conn: &mut Conn, db: &str, rng: &mut SmallRng) -> Result<u64, mysql_async::Error> {

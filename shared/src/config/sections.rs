@@ -19,6 +19,20 @@ pub struct MysqlConfig {
     pub password: Secret,
 }
 
+#[cfg(feature = "mysql")]
+impl MysqlConfig {
+    /// Connection options for `mysql_async` (TCP, never the local socket).
+    pub fn opts(&self) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.host.clone())
+            .tcp_port(self.port)
+            .user(Some(self.user.clone()))
+            .pass(Some(self.password.expose().to_string()))
+            .prefer_socket(false)
+            .into()
+    }
+}
+
 impl Validate for MysqlConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         non_empty(prefix, "host", &self.host)?;

@@ -1,0 +1,242 @@
+//! Debezium change events (`before`, `after`, `source`, `op`) as rows of a
+//! `ReplacingMergeTree(_version, _is_deleted)` table ordered by the source
+//! table's primary key.
+//!
+//! Guarantee: each change becomes exactly one row — `c`, `u` and `r` (snapshot)
+//! write the `after` image with `_is_deleted = 0`, `d` writes the `before`
+//! image with `_is_deleted = 1` — and every row carries the change's
+//! [`RowVersion`] as `_version`. So `SELECT … FINAL` gives, per key, the latest
+//! change in binlog order, whatever order the rows arrived in and however often
+//! one was inserted. A record that is not such a change (an unknown `op`, a
+//! missing image, no version) is an error naming what is wrong; it is never
+//! guessed at.
+//!
+//! Column types follow the Avro types of the row record (see
+//! [`super::columns`]) refined by Debezium's semantic names, which Avro keeps
+//! only as `connect.name` attributes in the schema text:
+//! `io.debezium.data.Enum` → `LowCardinality(String)`,
+//! `io.debezium.time.ZonedTimestamp` → `DateTime64(6, 'UTC')`; `Json`,
+//! `EnumSet` and `Bits` stay `String`.
+
+use super::columns::{Column, ColumnType};
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use serde_json::Value as Json;
+use shared::row_version::RowVersion;
+use std::collections::HashMap;
+
+/// The row version column (`ReplacingMergeTree`'s version).
+pub const VERSION: &str = "_version";
+/// 1 for a deleted key (`ReplacingMergeTree`'s `is_deleted`).
+pub const IS_DELETED: &str = "_is_deleted";
+
+/// Whether `schema` is a Debezium envelope: a record with `before`, `after`
+/// (both the same optional row record), `source` and `op`.
+pub fn is_envelope(schema: &Schema) -> bool {
+    let Schema::Record(record) = schema else { return false };
+    ["before", "after", "source", "op"].iter().all(|name| record.lookup.contains_key(*name)) && row_schema(schema).is_some()
+}
+
+/// The row record inside the `["null", Value]` union of `before` (where
+/// Debezium defines it; `after` refers to it by name).
+pub fn row_schema(schema: &Schema) -> Option<&Schema> {
+    let Schema::Record(record) = schema else { return None };
+    ["before", "after"].iter().find_map(|image| {
+        let Schema::Union(union) = &record.fields[*record.lookup.get(*image)?].schema else { return None };
+        union.variants().iter().find(|s| matches!(s, Schema::Record(_)))
+    })
+}
+
+/// The columns of the row record, refined by the `connect.name` attributes of
+/// the envelope's schema text `definition`.
+pub fn refine(columns: &mut [Column], definition: &str) {
+    let names = connect_names(definition);
+    for column in columns {
+        let Some(name) = names.get(&column.name) else { continue };
+        let refined = match name.as_str() {
+            "io.debezium.data.Enum" => ColumnType::LowCardinalityString,
+            "io.debezium.time.ZonedTimestamp" => ColumnType::DateTime64(6),
+            _ => continue,
+        };
+        column.column_type = match &column.column_type {
+            ColumnType::Nullable(_) => ColumnType::Nullable(Box::new(refined)),
+            _ => refined,
+        };
+    }
+}
+
+/// Field name → `connect.name` for the fields of the envelope's row record.
+fn connect_names(definition: &str) -> HashMap<String, String> {
+    let Ok(envelope) = serde_json::from_str::<Json>(definition) else { return HashMap::new() };
+    let before = envelope["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "before")
+        .map(|f| &f["type"]);
+    let record = match before {
+        Some(Json::Array(variants)) => variants.iter().find(|v| v["type"] == "record"),
+        _ => None,
+    };
+    let Some(fields) = record.and_then(|r| r["fields"].as_array()) else { return HashMap::new() };
+    fields
+        .iter()
+        .filter_map(|field| {
+            let declared = match &field["type"] {
+                Json::Array(variants) => variants.iter().find(|v| v.as_str() != Some("null"))?,
+                other => other,
+            };
+            let name = declared.get("connect.name")?.as_str()?;
+            Some((field["name"].as_str()?.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+/// One change, ready to be written as a row.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// The row image's fields (`after`, or `before` for a delete).
+    pub image: &'a [(String, Value)],
+    pub deleted: bool,
+    pub version: u64,
+}
+
+/// Reads the change in `envelope`; `header_version` is the record's
+/// `cdc.version` header, else the version is derived from `source.file`,
+/// `source.pos` and `source.row` (Debezium's own records have no header).
+pub fn change(envelope: &Value, header_version: Option<u64>) -> Result<Change<'_>, String> {
+    let Value::Record(fields) = envelope else { return Err("the value is not a change-event record".into()) };
+    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| unwrap_union(v));
+    let op = match field("op") {
+        Some(Value::String(op)) => op.as_str(),
+        _ => return Err("the change event has no `op`".into()),
+    };
+    let (image, deleted) = match op {
+        "c" | "u" | "r" => ("after", false),
+        "d" => ("before", true),
+        other => {
+            return Err(format!(
+                "op {other:?} cannot be applied row by row (only c, u, r, d are); a truncate must be repeated in ClickHouse by hand"
+            ));
+        }
+    };
+    let Some(Value::Record(image)) = field(image) else {
+        return Err(format!("op {op:?} without a `{image}` image"));
+    };
+    let version = match header_version {
+        Some(v) => v,
+        None => version_from_source(field("source")).ok_or("no `cdc.version` header and no usable source.file/pos/row to order the change by")?,
+    };
+    Ok(Change { image, deleted, version })
+}
+
+fn unwrap_union(value: &Value) -> &Value {
+    match value {
+        Value::Union(_, inner) => inner,
+        other => other,
+    }
+}
+
+fn version_from_source(source: Option<&Value>) -> Option<u64> {
+    let Some(Value::Record(fields)) = source else { return None };
+    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| unwrap_union(v));
+    let file = match field("file")? {
+        Value::String(file) => file,
+        _ => return None,
+    };
+    let pos = match field("pos")? {
+        Value::Long(p) => u64::try_from(*p).ok()?,
+        Value::Int(p) => u64::try_from(*p).ok()?,
+        _ => return None,
+    };
+    let row = match field("row") {
+        Some(Value::Int(r)) => u32::try_from(*r).ok()?,
+        _ => 0,
+    };
+    RowVersion::of(file, pos, row).ok().map(|v| v.0)
+}
+
+/// The version carried in a `cdc.version` header value.
+pub fn header_version(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENVELOPE: &str = r#"{"type":"record","name":"Envelope","namespace":"cdc.shop.orders","fields":[
+        {"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+            {"name":"id","type":"long","default":0},
+            {"name":"status","type":{"type":"string","connect.name":"io.debezium.data.Enum"},"default":""},
+            {"name":"paid_at","type":["null",{"type":"string","connect.name":"io.debezium.time.ZonedTimestamp"}],"default":null},
+            {"name":"attrs","type":["null",{"type":"string","connect.name":"io.debezium.data.Json"}],"default":null}]}],"default":null},
+        {"name":"after","type":["null","Value"],"default":null},
+        {"name":"source","type":{"type":"record","name":"Source","fields":[
+            {"name":"file","type":"string"},{"name":"pos","type":"long"},{"name":"row","type":"int"}]}},
+        {"name":"op","type":"string"}]}"#;
+
+    fn envelope(op: &str, before: Option<i64>, after: Option<i64>) -> Value {
+        let image = |id: i64| {
+            Value::Union(
+                1,
+                Box::new(Value::Record(vec![
+                    ("id".into(), Value::Long(id)),
+                    ("status".into(), Value::String("paid".into())),
+                    ("paid_at".into(), Value::Union(0, Box::new(Value::Null))),
+                    ("attrs".into(), Value::Union(0, Box::new(Value::Null))),
+                ])),
+            )
+        };
+        let none = || Value::Union(0, Box::new(Value::Null));
+        Value::Record(vec![
+            ("before".into(), before.map_or_else(none, image)),
+            ("after".into(), after.map_or_else(none, image)),
+            (
+                "source".into(),
+                Value::Record(vec![
+                    ("file".into(), Value::String("bin.000003".into())),
+                    ("pos".into(), Value::Long(1200)),
+                    ("row".into(), Value::Int(2)),
+                ]),
+            ),
+            ("op".into(), Value::String(op.into())),
+        ])
+    }
+
+    #[test]
+    fn envelope_columns_take_debezium_names_into_account() {
+        let schema = Schema::parse_str(ENVELOPE).unwrap();
+        assert!(is_envelope(&schema));
+        let mut columns = super::super::columns::columns_of(row_schema(&schema).unwrap()).unwrap();
+        refine(&mut columns, ENVELOPE);
+        let types: Vec<String> = columns.iter().map(|c| format!("{} {}", c.name, c.column_type)).collect();
+        assert_eq!(
+            types,
+            [
+                "id Int64",
+                "status LowCardinality(String)",
+                "paid_at Nullable(DateTime64(6, 'UTC'))",
+                "attrs Nullable(String)"
+            ]
+        );
+        let plain = Schema::parse_str(r#"{"type":"record","name":"Click","fields":[{"name":"after","type":"long"}]}"#).unwrap();
+        assert!(!is_envelope(&plain));
+    }
+
+    #[test]
+    fn deletes_write_the_before_image_and_versions_come_from_header_or_source() {
+        let insert = envelope("c", None, Some(7));
+        let c = change(&insert, Some(42)).unwrap();
+        assert_eq!((c.deleted, c.version, &c.image[0].1), (false, 42, &Value::Long(7)));
+        let delete = envelope("d", Some(7), None);
+        let d = change(&delete, None).unwrap();
+        assert!(d.deleted);
+        assert_eq!(d.image[0].1, Value::Long(7));
+        assert_eq!(d.version, RowVersion::of("bin.000003", 1200, 2).unwrap().0);
+        assert!(change(&envelope("d", None, None), Some(1)).unwrap_err().contains("without a `before` image"));
+        assert!(change(&envelope("t", None, None), Some(1)).unwrap_err().contains("truncate"));
+        assert_eq!(header_version(b"123"), Some(123));
+        assert_eq!(header_version(b"x"), None);
+    }
+}
