@@ -24,7 +24,7 @@ use crate::metrics::SinkMetrics;
 use crate::retry::{Gave, RetryPolicy};
 use crate::state::{Fence, PartitionKey, StateError, StateStore};
 use clickhouse::Client;
-use shared::glue::DecodeError;
+use shared::glue::{DecodeError, Decoded};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -63,7 +63,7 @@ pub struct BatchApplier {
 
 /// One record's fate within an insert.
 enum Converted {
-    Row,
+    Row(Decoded),
     Dead(DeadKind, String),
     /// A tombstone (no value): nothing to append.
     Empty,
@@ -109,13 +109,31 @@ impl BatchApplier {
 
     async fn insert(&mut self, batch: &Batch, range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
         let key = &batch.key;
-        let mut rows = Vec::with_capacity(batch.records.len() * 64);
-        let mut row_count = 0u64;
+        // Every record is decoded (and every new schema version given its
+        // columns) before any row is encoded: RowBinary rows must all carry
+        // the table's final column list.
+        let mut decoded = Vec::with_capacity(batch.records.len());
         for record in records_in(batch, range) {
-            match self.convert(key, range, record, &mut rows).await? {
-                Converted::Row => row_count += 1,
+            match self.prepare(key, range, record).await? {
+                Converted::Row(value) => decoded.push((record, value)),
                 Converted::Empty => {}
                 Converted::Dead(kind, reason) => self.dead_letter(key, range, record, kind, &reason).await?,
+            }
+        }
+        let mut rows = Vec::with_capacity(decoded.len() * 64);
+        let mut row_count = 0u64;
+        for (record, value) in decoded {
+            let meta = RecordMeta {
+                topic: &key.topic,
+                partition: key.partition,
+                offset: record.offset,
+                timestamp_ms: record.timestamp_ms,
+                version: record.version,
+            };
+            let table = &self.tables[&key.topic];
+            match table.encode_row(value.schema.version_id, &value.value, meta, &mut rows) {
+                Ok(()) => row_count += 1,
+                Err(e) => self.dead_letter(key, range, record, DeadKind::Convert, &e.to_string()).await?,
             }
         }
         let exactly_once = self.delivery == Delivery::ExactlyOnce;
@@ -149,8 +167,10 @@ impl BatchApplier {
         Ok(())
     }
 
-    /// Decodes `record` and appends its row; decoding errors that retrying cannot fix become dead letters.
-    async fn convert(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record, rows: &mut Vec<u8>) -> Result<Converted, ApplyError> {
+    /// Decodes `record` and makes its table ready for its schema version
+    /// (opened, columns added); decoding errors that retrying cannot fix
+    /// become dead letters.
+    async fn prepare(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record) -> Result<Converted, ApplyError> {
         let Some(payload) = record.payload.as_deref() else {
             return Ok(Converted::Empty);
         };
@@ -229,18 +249,7 @@ impl BatchApplier {
             let table = self.tables.get_mut(&key.topic).expect("opened above");
             table.adopt_schema(schema, added);
         }
-        let meta = RecordMeta {
-            topic: &key.topic,
-            partition: key.partition,
-            offset: record.offset,
-            timestamp_ms: record.timestamp_ms,
-            version: record.version,
-        };
-        let table = &self.tables[&key.topic];
-        Ok(match table.encode_row(schema.version_id, &decoded.value, meta, rows) {
-            Ok(()) => Converted::Row,
-            Err(e) => Converted::Dead(DeadKind::Convert, e.to_string()),
-        })
+        Ok(Converted::Row(decoded))
     }
 
     /// The primary-key columns of a change event, from its key's schema; a

@@ -229,7 +229,7 @@ pub async fn open_store(config: &SinkConfig, retry: &RetryPolicy) -> Result<Arc<
             Arc::new(store)
         }
         StateStoreKind::Keepermap => {
-            let client = clickhouse_client(config);
+            let client = config.clickhouse.client();
             let table = &config.state.keepermap_table;
             let store = retry
                 .run(
@@ -243,14 +243,6 @@ pub async fn open_store(config: &SinkConfig, retry: &RetryPolicy) -> Result<Arc<
         }
         StateStoreKind::Memory => Arc::new(MemoryStateStore::new()),
     })
-}
-
-pub fn clickhouse_client(config: &SinkConfig) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(&config.clickhouse.url)
-        .with_database(&config.clickhouse.database)
-        .with_user(&config.clickhouse.user)
-        .with_password(config.clickhouse.password.expose())
 }
 
 /// Runs the sink until `shutdown` is set.
@@ -274,7 +266,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
         store: store.clone(),
         decoder,
         delivery: config.consumer.delivery,
-        client: clickhouse_client(config),
+        client: config.clickhouse.client(),
         database: config.clickhouse.database.clone(),
         table_for: Box::new(move |topic| apply_config.table_for(topic)),
         table_settings: TableSettings {

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use producer_sim::clickstream::{self, options::ClickstreamArgs};
 use producer_sim::config::{ENV_PREFIX, SimConfig};
 use producer_sim::mysql_load::{self, MysqlLoadArgs};
+use producer_sim::verify::{self, VerifyArgs};
 use shared::config::{ConfigArgs, EXIT_CODE, load_or_exit, render};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,8 @@ enum Command {
     Clickstream(Box<ClickstreamArgs>),
     /// Run an OLTP workload (orders, customers, products) against MySQL/MariaDB (`[mysql]`).
     Mysql(MysqlLoadArgs),
+    /// Compare MySQL tables with their ClickHouse tables (and the clickstream); exit 1 on any difference.
+    Verify(VerifyArgs),
 }
 
 #[tokio::main]
@@ -39,6 +42,7 @@ async fn main() {
         }
         Command::Clickstream(args) => clickstream_command(&args, &config).await,
         Command::Mysql(args) => mysql_command(&args, &config).await,
+        Command::Verify(args) => verify_command(&args, &config).await,
     };
     std::process::exit(code);
 }
@@ -103,6 +107,23 @@ async fn mysql_command(args: &MysqlLoadArgs, config: &SimConfig) -> i32 {
         }
         Err(err) => {
             eprintln!("producer-sim: mysql workload failed: {err:#}");
+            1
+        }
+    }
+}
+
+async fn verify_command(args: &VerifyArgs, config: &SimConfig) -> i32 {
+    let (Some(mysql), Some(clickhouse)) = (&config.mysql, &config.clickhouse) else {
+        eprintln!("producer-sim: `verify` needs [mysql] and [clickhouse] sections in the configuration");
+        return EXIT_CODE;
+    };
+    match verify::run(args, mysql.opts(), &clickhouse.client()).await {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.differences() == 0 { 0 } else { 1 }
+        }
+        Err(err) => {
+            eprintln!("producer-sim: verify failed: {err:#}");
             1
         }
     }

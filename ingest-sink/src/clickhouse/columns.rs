@@ -279,7 +279,8 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
                 encode_value(inner, v, out)?;
             }
         }
-        (ColumnType::Json, record @ Value::Record(_)) => {
+        // A table created by us has `Json`; one read back from ClickHouse says `String`.
+        (ColumnType::Json | ColumnType::String, record @ Value::Record(_)) => {
             let json = serde_json::Value::try_from(record.clone()).map_err(|e| e.to_string())?;
             bytes(json.to_string().as_bytes(), out);
         }

@@ -244,7 +244,12 @@ impl Table {
                     changelog::IS_DELETED
                 )));
             }
-            let sorted: Vec<String> = sorting_key.split(',').map(|k| k.trim().trim_matches('`').to_string()).collect();
+            let sorted: Vec<String> = sorting_key
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split(',')
+                .map(|k| k.trim().trim_matches('`').to_string())
+                .collect();
             if sorted != *key {
                 return Err(unusable(format!(
                     "is sorted by ({sorting_key}) but the source's primary key is ({}); a primary-key change cannot be \

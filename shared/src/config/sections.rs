@@ -102,6 +102,18 @@ pub struct ClickHouseConfig {
     pub password: Secret,
 }
 
+#[cfg(feature = "clickhouse")]
+impl ClickHouseConfig {
+    /// An HTTP client for this server, user and database.
+    pub fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_database(&self.database)
+            .with_user(&self.user)
+            .with_password(self.password.expose())
+    }
+}
+
 impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
