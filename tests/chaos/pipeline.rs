@@ -1,0 +1,246 @@
+//! The whole pipeline on the local stack, as the crash suite drives it: MySQL
+//! (`producer-sim mysql`'s schema) → `cdc-source` → Kafka → `ingest-sink` →
+//! ClickHouse, plus a clickstream topic consumed by the same sink.
+//!
+//! The services run as the real binaries (built by this workspace), each
+//! with its own log; the workloads and `verify` run in-process through the
+//! `producer-sim` library, exactly as the CLI runs them.
+
+use integration_tests::{Stack, TEST_REGISTRY, log_of, log_path, repo_root, terminate, unique_name};
+use producer_sim::mysql_load::schema::TABLES;
+use shared::config::{ClickHouseConfig, MysqlConfig};
+use shared::secret::Secret;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One pipeline's names, configuration files and running services.
+pub struct Pipeline {
+    pub name: String,
+    /// The MySQL database (also the topic prefix).
+    pub database: String,
+    pub clicks_topic: String,
+    pub clicks_table: String,
+    source_config: PathBuf,
+    sink_config: PathBuf,
+    pub source: Option<Child>,
+    pub sink: Option<Child>,
+}
+
+impl Pipeline {
+    pub fn new(stack: &Stack, prefix: &str) -> Self {
+        let name = unique_name(prefix);
+        let database = name.clone();
+        let clicks_topic = format!("{name}_clicks");
+        let clicks_table = format!("{name}_clicks");
+        let mut topics: Vec<String> = TABLES.iter().map(|t| format!("\"{database}.{database}.{t}\"")).collect();
+        topics.push(format!("\"{database}\"")); // schema changes
+        topics.push(format!("\"{clicks_topic}\""));
+        let glue = format!(
+            "[glue]\nregion = \"{}\"\nendpoint_url = \"{}\"\nregistry_name = \"{TEST_REGISTRY}\"\n\
+             access_key_id = \"local-stack\"\nsecret_access_key = \"local-stack\"\n",
+            stack.aws_region, stack.glue_endpoint
+        );
+        let source = format!(
+            r#"
+[mysql]
+host = "{host}"
+port = {port}
+user = "{user}"
+password = "{password}"
+
+[kafka]
+bootstrap_servers = "{kafka}"
+
+{glue}
+[capture]
+topic_prefix = "{database}"
+server_id = {server_id}
+include_databases = ["{database}"]
+topic_partitions = 2
+heartbeat_interval_ms = 1000
+
+[offsets]
+flush_interval_ms = 200
+
+[metrics]
+listen = "127.0.0.1:0"
+"#,
+            host = stack.mysql_host,
+            port = stack.mysql_port,
+            user = stack.mysql_user,
+            password = stack.mysql_password,
+            kafka = stack.kafka_bootstrap,
+            server_id = 20_000 + std::process::id() % 10_000,
+        );
+        let sink = format!(
+            r#"
+[kafka]
+bootstrap_servers = "{kafka}"
+# A killed member is noticed in seconds, not the default 45 s.
+properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500", "partition.assignment.strategy" = "range" }}
+
+{glue}
+[clickhouse]
+url = "{clickhouse}"
+
+[state]
+store = "redis"
+redis = {{ url = "{redis}" }}
+
+[consumer]
+group_id = "{name}"
+topics = [{topics}]
+batch_max_rows = 2000
+batch_max_wait_ms = 200
+# tansu 0.6 answers fetches from mid-batch offsets with the next batch (or nothing).
+recover_skipped_offsets = true
+
+[apply]
+tables = {{ "{clicks_topic}" = "{clicks_table}" }}
+
+[metrics]
+listen = "127.0.0.1:0"
+"#,
+            kafka = stack.kafka_bootstrap,
+            clickhouse = stack.clickhouse_url,
+            redis = stack.redis_url,
+            topics = topics.join(", "),
+        );
+        let dir = std::env::temp_dir();
+        let (source_config, sink_config) = (dir.join(format!("{name}-source.toml")), dir.join(format!("{name}-sink.toml")));
+        std::fs::write(&source_config, source).unwrap();
+        std::fs::write(&sink_config, sink).unwrap();
+        Self {
+            name,
+            database,
+            clicks_topic,
+            clicks_table,
+            source_config,
+            sink_config,
+            source: None,
+            sink: None,
+        }
+    }
+
+    pub fn source_log(&self) -> String {
+        format!("{}-source", self.name)
+    }
+
+    pub fn sink_log(&self) -> String {
+        format!("{}-sink", self.name)
+    }
+
+    pub fn start_source(&mut self) {
+        assert!(self.source.is_none());
+        self.source = Some(spawn("cdc-source", &self.source_config, &self.source_log()));
+    }
+
+    pub fn start_sink(&mut self) {
+        assert!(self.sink.is_none());
+        self.sink = Some(spawn("ingest-sink", &self.sink_config, &self.sink_log()));
+    }
+
+    /// SIGKILL, as a crash: nothing is flushed.
+    pub fn kill_source(&mut self) {
+        kill(self.source.take().expect("source running"), "cdc-source", &self.source_log());
+    }
+
+    pub fn kill_sink(&mut self) {
+        kill(self.sink.take().expect("sink running"), "ingest-sink", &self.sink_log());
+    }
+
+    /// Panics with the log's tail if a service has exited by itself.
+    pub fn assert_running(&mut self) {
+        let (source_log, sink_log) = (self.source_log(), self.sink_log());
+        for (child, what, log) in [(&mut self.source, "cdc-source", source_log), (&mut self.sink, "ingest-sink", sink_log)] {
+            if let Some(Ok(Some(status))) = child.as_mut().map(Child::try_wait) {
+                panic!("{what} exited by itself ({status}); log tail:\n{}", tail(&log_of(&log), 40));
+            }
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(sink) = self.sink.take() {
+            terminate(sink, "ingest-sink", Duration::from_secs(60));
+        }
+        if let Some(source) = self.source.take() {
+            terminate(source, "cdc-source", Duration::from_secs(60));
+        }
+    }
+
+    pub fn mysql(stack: &Stack) -> MysqlConfig {
+        MysqlConfig {
+            host: stack.mysql_host.clone(),
+            port: stack.mysql_port,
+            user: stack.mysql_user.clone(),
+            password: Secret::new(stack.mysql_password.clone()),
+        }
+    }
+
+    pub fn clickhouse(stack: &Stack) -> clickhouse::Client {
+        ClickHouseConfig {
+            url: stack.clickhouse_url.clone(),
+            ..Default::default()
+        }
+        .client()
+    }
+
+    /// Waits until the source's log contains `needle`.
+    pub fn wait_for_source_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !log_of(&self.source_log()).contains(needle) {
+            self.assert_running();
+            assert!(Instant::now() < deadline, "cdc-source did not log {needle:?} within {timeout:?}:\n{}", tail(&log_of(&self.source_log()), 40));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // A failed test must not leave services behind (only ours, by PID).
+        for child in [self.sink.take(), self.source.take()].into_iter().flatten() {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The workspace binary `name`, next to this test's own binary (built by
+/// `cargo test --workspace`; built here if missing).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let path = dir.join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "--bin", name]).current_dir(repo_root()).status().unwrap();
+        assert!(status.success(), "building {name} failed");
+    }
+    path
+}
+
+fn spawn(binary_name: &str, config: &std::path::Path, log_name: &str) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(log_name)).unwrap();
+    Command::new(binary(binary_name))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn kill(mut child: Child, what: &str, log: &str) {
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("{what} exited by itself ({status}) before it was killed; log tail:\n{}", tail(&log_of(log), 40));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
