@@ -91,15 +91,16 @@ impl Report {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let width = self.tables.iter().map(|t| t.table.len()).max().unwrap_or(0).max(20);
         let _ = writeln!(
             out,
-            "{:<28} {:>12} {:>12} {:>9} {:>9} {:>10}",
+            "{:<width$} {:>12} {:>12} {:>9} {:>9} {:>10}",
             "table", "mysql rows", "clickhouse", "missing", "extra", "different"
         );
         for t in &self.tables {
             let _ = writeln!(
                 out,
-                "{:<28} {:>12} {:>12} {:>9} {:>9} {:>10}",
+                "{:<width$} {:>12} {:>12} {:>9} {:>9} {:>10}",
                 t.table, t.mysql_rows, t.clickhouse_rows, t.missing, t.extra, t.different
             );
             for example in &t.examples {

@@ -33,6 +33,18 @@ enum Action {
 }
 
 impl Action {
+    /// Every run does each restart twice and MIN_KILLS kills, in a seeded
+    /// random order; more random actions follow while the workloads run.
+    fn schedule(rng: &mut SmallRng) -> Vec<Action> {
+        use rand::seq::SliceRandom;
+        let mut plan = vec![Action::RestartRedis, Action::RestartClickHouse, Action::RestartMariaDb];
+        plan.extend_from_within(..);
+        plan.extend((0..MIN_KILLS).map(|i| if i % 2 == 0 { Action::KillSource } else { Action::KillSink }));
+        plan.shuffle(rng);
+        plan.reverse(); // popped from the end
+        plan
+    }
+
     fn pick(rng: &mut SmallRng) -> Action {
         match rng.random_range(0..100) {
             0..35 => Action::KillSource,
@@ -109,10 +121,11 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     let mut done: Vec<(Action, Duration)> = Vec::new();
     let started = Instant::now();
     let kills = |done: &[(Action, Duration)]| done.iter().filter(|(a, _)| matches!(a, Action::KillSource | Action::KillSink)).count();
-    while !(mysql_task.is_finished() && click_task.is_finished() && kills(&done) >= MIN_KILLS) {
+    let mut plan = Action::schedule(&mut rng);
+    while !(mysql_task.is_finished() && click_task.is_finished() && plan.is_empty()) {
         tokio::time::sleep(Duration::from_millis(rng.random_range(600..2_400))).await;
         pipeline.assert_running();
-        let action = Action::pick(&mut rng);
+        let action = plan.pop().unwrap_or_else(|| Action::pick(&mut rng));
         match action {
             Action::KillSource => {
                 pipeline.kill_source();

@@ -29,11 +29,16 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(stack: &Stack, prefix: &str) -> Self {
+        Self::with_tables(stack, prefix, &[], 200)
+    }
+
+    /// A pipeline that also captures `extra_tables`, its sink closing batches after `batch_wait_ms`.
+    pub fn with_tables(stack: &Stack, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64) -> Self {
         let name = unique_name(prefix);
         let database = name.clone();
         let clicks_topic = format!("{name}_clicks");
         let clicks_table = format!("{name}_clicks");
-        let mut topics: Vec<String> = TABLES.iter().map(|t| format!("\"{database}.{database}.{t}\"")).collect();
+        let mut topics: Vec<String> = TABLES.iter().chain(extra_tables).map(|t| format!("\"{database}.{database}.{t}\"")).collect();
         topics.push(format!("\"{database}\"")); // schema changes
         topics.push(format!("\"{clicks_topic}\""));
         let glue = format!(
@@ -92,7 +97,7 @@ redis = {{ url = "{redis}" }}
 group_id = "{name}"
 topics = [{topics}]
 batch_max_rows = 2000
-batch_max_wait_ms = 200
+batch_max_wait_ms = {batch_wait_ms}
 # tansu 0.6 answers fetches from mid-batch offsets with the next batch (or nothing).
 recover_skipped_offsets = true
 
@@ -160,6 +165,11 @@ listen = "127.0.0.1:0"
         }
     }
 
+    /// Process ids of the running source and sink.
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (self.source.as_ref().map(Child::id), self.sink.as_ref().map(Child::id))
+    }
+
     pub fn stop(&mut self) {
         if let Some(sink) = self.sink.take() {
             terminate(sink, "ingest-sink", Duration::from_secs(60));
@@ -215,7 +225,12 @@ pub fn binary(name: &str) -> PathBuf {
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
     let path = dir.join(name);
     if !path.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "--bin", name]).current_dir(repo_root()).status().unwrap();
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--bin", name]).current_dir(repo_root());
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
         assert!(status.success(), "building {name} failed");
     }
     path

@@ -1,0 +1,210 @@
+//! Benchmark of the whole CDC path on the local stack: MySQL commits →
+//! cdc-source → Kafka → ingest-sink → ClickHouse, release builds.
+//!
+//! 1. Latency: the OLTP workload at a steady rate while a prober inserts one
+//!    row every 100 ms into a captured `latency_probe` table and polls
+//!    ClickHouse (`FINAL`) every 10 ms; latency = first seen in ClickHouse −
+//!    the moment MySQL acknowledged the COMMIT. Prints p50/p90/p99/max.
+//! 2. Throughput: the workload unthrottled; changes/s = rows changed in MySQL
+//!    ÷ time until every table is equal in ClickHouse (verify).
+//!
+//! Each phase prints CPU seconds and peak RSS of source and sink, and CPU
+//! seconds of MariaDB, the broker and the ClickHouse front end.
+//!
+//!     cargo bench -p integration-tests --bench cdc_pipeline
+//!     CDC_BENCH_SECONDS=30 CDC_BENCH_RATE=200 cargo bench -p integration-tests --bench cdc_pipeline
+
+#[path = "../chaos/pipeline.rs"]
+mod pipeline;
+
+use integration_tests::Stack;
+use mysql_async::prelude::Queryable;
+use pipeline::Pipeline;
+use producer_sim::mysql_load::{self, MysqlLoadArgs};
+use producer_sim::verify::{self, VerifyArgs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// CPU seconds (user + system) and peak RSS (MiB) of a process, from /proc.
+fn usage(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ticks / 100.0, hwm_kb / 1024.0))
+}
+
+/// The stack's services by pid file.
+fn stack_pids() -> Vec<(&'static str, u32)> {
+    let dir = std::env::var("STACK_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| integration_tests::repo_root().join(".stack"));
+    ["mariadb", "kafka", "clickhouse"]
+        .into_iter()
+        .filter_map(|s| Some((s, std::fs::read_to_string(dir.join(s).join(format!("{s}.pid"))).ok()?.trim().parse().ok()?)))
+        .collect()
+}
+
+struct Usage(Vec<(String, u32, f64)>);
+
+impl Usage {
+    fn now(pipeline: &Pipeline) -> Usage {
+        let (source, sink) = pipeline.pids();
+        let mut all: Vec<(String, u32)> = vec![("cdc-source".into(), source.unwrap()), ("ingest-sink".into(), sink.unwrap())];
+        all.extend(stack_pids().into_iter().map(|(n, p)| (n.to_string(), p)));
+        Usage(all.into_iter().filter_map(|(n, p)| Some((n, p, usage(p)?.0))).collect())
+    }
+
+    fn report(&self, wall: Duration) {
+        for (name, pid, before) in &self.0 {
+            if let Some((cpu, rss)) = usage(*pid) {
+                let used = cpu - before;
+                println!("    {name:<12} cpu {used:>6.1} s ({:>3.0} % of a core)   peak RSS {rss:>6.0} MiB", 100.0 * used / wall.as_secs_f64());
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let seconds = env_u64("CDC_BENCH_SECONDS", 30);
+    let rate = env_u64("CDC_BENCH_RATE", 200);
+    let stack = Stack::get();
+    let mut pipeline = Pipeline::with_tables(stack, "bench", &["latency_probe"], 100);
+    let mysql = Pipeline::mysql(stack);
+    let db = pipeline.database.clone();
+    let mut load = MysqlLoadArgs {
+        database: db.clone(),
+        transactions: Some(0),
+        duration: None,
+        rate: 0,
+        connections: 4,
+        seed: Some(1),
+        ddl_after: None,
+        initial_rows: 1000,
+    };
+    mysql_load::run(&load, mysql.opts(), Arc::new(AtomicBool::new(false))).await.unwrap();
+    let mut conn = mysql_async::Conn::new(mysql.opts()).await.unwrap();
+    conn.query_drop(format!("CREATE TABLE `{db}`.latency_probe (seq BIGINT PRIMARY KEY, note VARCHAR(20) NOT NULL)")).await.unwrap();
+    conn.query_drop(format!("INSERT INTO `{db}`.latency_probe VALUES (0, 'start')")).await.unwrap();
+    pipeline.start_source();
+    pipeline.wait_for_source_log("snapshot complete", Duration::from_secs(120));
+    pipeline.start_sink();
+    let ch = Pipeline::clickhouse(stack);
+    let probe_table = verify::clickhouse_table(&db, &db, "latency_probe");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen: Result<u64, _> = ch.query(&format!("SELECT count() FROM `{probe_table}`")).fetch_one().await;
+        if seen.is_ok_and(|n| n > 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pipeline did not deliver the snapshot");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Phase 1: latency under a steady load.
+    println!("phase 1: {rate} transactions/s for {seconds} s, latency probe every 100 ms");
+    let usage = Usage::now(&pipeline);
+    let started = Instant::now();
+    load.transactions = None;
+    load.duration = Some(seconds);
+    load.rate = rate;
+    let opts = mysql.opts();
+    let steady = load.clone();
+    let workload = tokio::spawn(async move { mysql_load::run(&steady, opts, Arc::new(AtomicBool::new(false))).await });
+    let committed: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let (committed, stop, db) = (committed.clone(), stop.clone(), db.clone());
+        tokio::spawn(async move {
+            let mut seq = 1u64;
+            while !stop.load(Ordering::Relaxed) {
+                conn.exec_drop(format!("INSERT INTO `{db}`.latency_probe VALUES (?, 'probe')"), (seq,)).await.unwrap();
+                committed.lock().unwrap().push(Instant::now());
+                seq += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            conn
+        })
+    };
+    let mut latencies = Vec::new();
+    let mut seen = 0u64;
+    while !workload.is_finished() || (seen as usize) < committed.lock().unwrap().len() {
+        if workload.is_finished() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let highest: u64 = ch.query(&format!("SELECT max(seq) FROM `{probe_table}` FINAL")).fetch_one().await.unwrap_or(seen);
+        let now = Instant::now();
+        while seen < highest {
+            seen += 1;
+            if let Some(at) = committed.lock().unwrap().get(seen as usize - 1) {
+                latencies.push(now.duration_since(*at).as_secs_f64() * 1000.0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let summary = workload.await.unwrap().unwrap();
+    let _ = prober.await;
+    let wall = started.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "  {} transactions, {} rows changed ({:.0} rows/s); {} probes",
+        summary.transactions,
+        summary.rows,
+        summary.rows as f64 / summary.elapsed.as_secs_f64(),
+        latencies.len()
+    );
+    println!(
+        "  commit → visible in ClickHouse (FINAL): p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0.0)
+    );
+    usage.report(wall);
+
+    // Phase 2: as fast as MySQL takes it; time until ClickHouse equals MySQL.
+    println!("phase 2: unthrottled workload for {seconds} s (4 connections), then until ClickHouse equals MySQL");
+    let usage = Usage::now(&pipeline);
+    let started = Instant::now();
+    load.rate = 0;
+    load.seed = Some(2);
+    let summary = mysql_load::run(&load, mysql.opts(), Arc::new(AtomicBool::new(false))).await.unwrap();
+    let written = started.elapsed();
+    let verify_args = VerifyArgs {
+        database: db.clone(),
+        topic_prefix: db.clone(),
+        tables: producer_sim::mysql_load::schema::TABLES.iter().map(|t| t.to_string()).collect(),
+        clickstream_table: None,
+        clickstream_events: None,
+        timeout: 600,
+        examples: 3,
+    };
+    let report = verify::run(&verify_args, mysql.opts(), &ch).await.unwrap();
+    let wall = started.elapsed();
+    assert_eq!(report.differences(), 0, "{}", report.render());
+    println!(
+        "  MySQL: {} transactions, {} rows changed in {:.1} s ({:.0} rows/s)",
+        summary.transactions,
+        summary.rows,
+        written.as_secs_f64(),
+        summary.rows as f64 / written.as_secs_f64()
+    );
+    println!(
+        "  ClickHouse equal to MySQL {:.1} s after the start ({:.1} s after the last commit): {:.0} changes/s end to end",
+        wall.as_secs_f64(),
+        (wall - written).as_secs_f64(),
+        summary.rows as f64 / wall.as_secs_f64()
+    );
+    usage.report(wall);
+    pipeline.stop();
+}
