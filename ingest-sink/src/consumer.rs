@@ -297,6 +297,11 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     if client_config.get("partition.assignment.strategy").is_none() {
         client_config.set("partition.assignment.strategy", "cooperative-sticky");
     }
+    // A subscribed topic that does not exist yet (the source creates a table's
+    // topic with its first change) is noticed within 10 s, not librdkafka's 5 min.
+    if client_config.get("topic.metadata.refresh.interval.ms").is_none() {
+        client_config.set("topic.metadata.refresh.interval.ms", "10000");
+    }
     if config.consumer.recover_skipped_offsets && client_config.get("max.partition.fetch.bytes").is_none() {
         // A fetch cut short inside a record batch makes such brokers skip the
         // rest of it on the next fetch: fetch whole batches.

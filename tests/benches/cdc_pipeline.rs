@@ -15,6 +15,7 @@
 //!     CDC_BENCH_SECONDS=30 CDC_BENCH_RATE=200 cargo bench -p integration-tests --bench cdc_pipeline
 
 #[path = "../chaos/pipeline.rs"]
+#[allow(dead_code)] // the crash suite's helpers; the bench uses some
 mod pipeline;
 
 use integration_tests::Stack;
@@ -83,7 +84,7 @@ async fn main() {
     let db = pipeline.database.clone();
     let mut load = MysqlLoadArgs {
         database: db.clone(),
-        transactions: Some(0),
+        transactions: Some(500),
         duration: None,
         rate: 0,
         connections: 4,
@@ -141,7 +142,7 @@ async fn main() {
         if workload.is_finished() {
             stop.store(true, Ordering::Relaxed);
         }
-        let highest: u64 = ch.query(&format!("SELECT max(seq) FROM `{probe_table}` FINAL")).fetch_one().await.unwrap_or(seen);
+        let highest: u64 = ch.query(&format!("SELECT toUInt64(max(seq)) FROM `{probe_table}` FINAL")).fetch_one().await.unwrap();
         let now = Instant::now();
         while seen < highest {
             seen += 1;

@@ -5,6 +5,7 @@
 
 mod crash;
 mod pipeline;
+mod refusals;
 
 /// Held by every test of this binary for its whole run.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

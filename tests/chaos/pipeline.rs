@@ -83,7 +83,8 @@ listen = "127.0.0.1:0"
 [kafka]
 bootstrap_servers = "{kafka}"
 # A killed member is noticed in seconds, not the default 45 s.
-properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500", "partition.assignment.strategy" = "range" }}
+properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500", "partition.assignment.strategy" = "range", "fetch.wait.max.ms" = "50" }}
+# (tansu holds a fetch for the whole fetch.wait.max.ms even when data arrives: 500 ms by default)
 
 {glue}
 [clickhouse]
