@@ -55,17 +55,7 @@ async fn clickstream_command(args: &ClickstreamArgs, config: &SimConfig) -> i32 
             return EXIT_CODE;
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nproducer-sim: stopping: flushing events in flight (Ctrl-C again to abort)");
-            on_signal.store(true, Ordering::Relaxed);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop = stop_on_ctrl_c("flushing events in flight");
     match clickstream::run(args, &kafka, &config.glue, stop).await {
         Ok(summary) => {
             print!("{}", summary.render());
@@ -92,14 +82,7 @@ async fn mysql_command(args: &MysqlLoadArgs, config: &SimConfig) -> i32 {
         return EXIT_CODE;
     };
     let opts = mysql.opts();
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nproducer-sim: stopping after the transactions in progress");
-            on_signal.store(true, Ordering::Relaxed);
-        }
-    });
+    let stop = stop_on_ctrl_c("finishing the transactions in progress");
     match mysql_load::run(args, opts, stop).await {
         Ok(summary) => {
             print!("{}", summary.render());
@@ -127,4 +110,21 @@ async fn verify_command(args: &VerifyArgs, config: &SimConfig) -> i32 {
             1
         }
     }
+}
+
+/// A flag set by the first Ctrl-C (the run winds down, saying `doing`); a
+/// second Ctrl-C exits at once.
+fn stop_on_ctrl_c(doing: &'static str) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nproducer-sim: stopping: {doing} (Ctrl-C again to abort)");
+            on_signal.store(true, Ordering::Relaxed);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
 }

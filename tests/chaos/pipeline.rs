@@ -166,7 +166,8 @@ listen = "127.0.0.1:0"
         }
     }
 
-    /// Process ids of the running source and sink.
+    /// Process ids of the running source and sink (for the benchmark).
+    #[allow(dead_code)]
     pub fn pids(&self) -> (Option<u32>, Option<u32>) {
         (self.source.as_ref().map(Child::id), self.sink.as_ref().map(Child::id))
     }
