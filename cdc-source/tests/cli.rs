@@ -70,13 +70,18 @@ fn valid_config_is_printed_without_secrets() {
 }
 
 #[test]
-fn local_example_config_is_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/cdc-source.local.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_cdc-source"))
-        .args(["--config", path, "check-config"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+fn example_configs_are_valid() {
+    // The local stack's example and the docker compose demo's.
+    for path in [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../config/cdc-source.local.toml"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../compose/config/cdc-source.toml"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cdc-source"))
+            .args(["--config", path, "check-config"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

@@ -64,11 +64,16 @@ fn valid_config_passes() {
 }
 
 #[test]
-fn local_example_config_is_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/ingest-sink.local.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest-sink"))
-        .args(["--config", path, "check-config"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+fn example_configs_are_valid() {
+    // The local stack's example and the docker compose demo's.
+    for path in [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../config/ingest-sink.local.toml"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../compose/config/ingest-sink.toml"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ingest-sink"))
+            .args(["--config", path, "check-config"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

@@ -34,13 +34,18 @@ fn empty_configuration_is_valid() {
 }
 
 #[test]
-fn local_example_config_is_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/producer-sim.local.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_producer-sim"))
-        .args(["--config", path, "check-config"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+fn example_configs_are_valid() {
+    // The local stack's example and the docker compose demo's.
+    for path in [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../config/producer-sim.local.toml"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../compose/config/producer-sim.toml"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_producer-sim"))
+            .args(["--config", path, "check-config"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! proves one capability; `smoke` proves each service is the real thing.
 
 mod clickstream;
+mod compose;
 mod glue_serde;
 mod msk_iam;
 mod sink_state;
