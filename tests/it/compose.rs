@@ -54,7 +54,7 @@ fn compose_demo_is_wired_to_files_that_exist() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "compose/docker-compose.yml: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.trim(), "ok");
-    let dockerfile = std::fs::read_to_string(compose.join("Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("USER cdc"), "the image runs as a non-root user");
     assert!(dockerfile.matches("FROM ").count() >= 2, "multi-stage build");
 }

@@ -1,5 +1,6 @@
-# The three binaries in one small image. Build from the repository root:
-#   docker build -f compose/Dockerfile -t cdc-pipeline .
+# The three binaries in one small image:
+#   docker build -t cdc-pipeline .
+# (compose/docker-compose.yml builds it as cdc-pipeline:local.)
 # Stage 1 builds with the pinned toolchain; stage 2 is Debian slim with only
 # the runtime libraries, running as an unprivileged user.
 FROM rust:1.95-bookworm AS build
