@@ -366,6 +366,11 @@ impl Table {
 
     /// Records the columns added for `schema` and how its fields map to columns.
     pub fn adopt_schema(&mut self, schema: &RegisteredSchema, added: Vec<Column>) {
+        // Versions adopted earlier have no field for the added columns (else
+        // they would have been added then): their rows write the default.
+        for map in self.field_maps.values_mut() {
+            map.extend(std::iter::repeat_n(None, added.len()));
+        }
         self.columns.extend(added);
         let fields = fields_of(&self.layout, schema).unwrap_or_default();
         let map = self
@@ -402,6 +407,7 @@ impl Table {
             }
         };
         let map = &self.field_maps[&version_id];
+        debug_assert_eq!(map.len(), self.columns.len(), "a field map for every column");
         for (column, field) in self.columns.iter().zip(map) {
             match (column.name.as_str(), field, change) {
                 (_, Some(i), _) => encode(column, &fields[*i].1, out)?,
@@ -545,6 +551,54 @@ mod tests {
         ] {
             assert_eq!(parse_type(t).to_string(), t);
         }
+    }
+
+    #[test]
+    fn rows_of_an_older_schema_version_fill_columns_added_later() {
+        let version = |n: u128, definition: &str| RegisteredSchema {
+            version_id: Uuid::from_u128(n),
+            definition: definition.into(),
+            schema: apache_avro::Schema::parse_str(definition).unwrap(),
+        };
+        let v1 = version(1, r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#);
+        let v2 = version(
+            2,
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"b","type":["null","string"],"default":null}]}"#,
+        );
+        let mut table = Table {
+            client: Client::default(),
+            layout: Layout::Append,
+            name: "t".into(),
+            database: "db".into(),
+            table: "t".into(),
+            columns: vec![Column {
+                name: "a".into(),
+                column_type: ColumnType::Int64,
+            }],
+            metadata_columns: false,
+            field_maps: HashMap::new(),
+            known_keys: Default::default(),
+        };
+        table.adopt_schema(&v1, Vec::new());
+        let b = Column {
+            name: "b".into(),
+            column_type: ColumnType::Nullable(Box::new(ColumnType::String)),
+        };
+        table.adopt_schema(&v2, vec![b]);
+        let meta = RecordMeta {
+            topic: "t",
+            partition: 0,
+            offset: 0,
+            timestamp_ms: 0,
+            version: None,
+        };
+        let mut out = Vec::new();
+        table.encode_row(v1.version_id, &Value::Record(vec![("a".into(), Value::Long(7))]), meta, &mut out).unwrap();
+        assert_eq!(out, [&7i64.to_le_bytes()[..], &[1]].concat(), "a v1 row carries NULL for b");
+        out.clear();
+        let row = Value::Record(vec![("a".into(), Value::Long(8)), ("b".into(), Value::Union(1, Box::new(Value::String("x".into()))))]);
+        table.encode_row(v2.version_id, &row, meta, &mut out).unwrap();
+        assert_eq!(out, [&8i64.to_le_bytes()[..], &[0, 1, b'x']].concat());
     }
 
     #[test]
