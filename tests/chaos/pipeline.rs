@@ -147,6 +147,26 @@ listen = "127.0.0.1:0"
         self.sink = Some(spawn("ingest-sink", &self.sink_config, &self.sink_log()));
     }
 
+    /// Starts the sink and waits until the group has given it its partitions.
+    /// The crash suite kills a sink only once it has them: tansu 0.6's group
+    /// coordinator can stay stuck for good when a member dies in the middle
+    /// of a join (seen in CI: no assignment for 5 minutes), which Kafka
+    /// resolves with the rebalance timeout.
+    pub fn start_sink_assigned(&mut self, timeout: Duration) {
+        let before = log_of(&self.sink_log()).len();
+        self.start_sink();
+        let deadline = Instant::now() + timeout;
+        while !log_of(&self.sink_log()).get(before..).is_some_and(|new| new.contains("partition assigned")) {
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "the restarted sink got no partitions within {timeout:?} (broker group coordination):\n{}",
+                tail(&log_of(&self.sink_log()), 30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGKILL, as a crash: nothing is flushed.
     pub fn kill_source(&mut self) {
         kill(self.source.take().expect("source running"), "cdc-source", &self.source_log());
