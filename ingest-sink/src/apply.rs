@@ -184,13 +184,28 @@ impl BatchApplier {
             Err(Gave::Shutdown(_)) => return Err(ApplyError::Shutdown(key.clone())),
         };
         let schema = &decoded.schema;
+        let new_version = !self.tables.get(&key.topic).is_some_and(|t| t.knows(schema.version_id));
+        // Avro keys name their schema version, so each new key version is
+        // checked against the table's sorting key; Connect JSON keys do not,
+        // so they are checked with each new value version.
+        let key_id = record.key.as_deref().and_then(|k| self.decoder.schema_id(k));
+        let key_unchecked = match (self.tables.get(&key.topic), key_id) {
+            (None, _) => true,
+            (Some(table), _) if !matches!(table.layout(), Layout::Changelog { .. }) => false,
+            (Some(table), Some(id)) => !table.knows_key(id),
+            (Some(_), None) => new_version,
+        };
+        let key_columns = match (key_unchecked, changelog::is_envelope(&schema.schema)) {
+            (true, true) => match self.key_columns(key, record).await? {
+                Ok(columns) => Some(columns),
+                Err(dead) => return Ok(dead),
+            },
+            _ => None,
+        };
         if !self.tables.contains_key(&key.topic) {
-            let layout = match changelog::is_envelope(&schema.schema) {
-                false => Layout::Append,
-                true => match self.key_columns(key, record).await? {
-                    Ok(columns) => Layout::Changelog { key: columns },
-                    Err(dead) => return Ok(dead),
-                },
+            let layout = match &key_columns {
+                Some(columns) => Layout::Changelog { key: columns.clone() },
+                None => Layout::Append,
             };
             let table_name = (self.table_for)(&key.topic);
             let (client, database, settings) = (&self.client, &self.database, &self.table_settings);
@@ -205,34 +220,24 @@ impl BatchApplier {
                 .map_err(|e| self.table_failure(key, range, e))?;
             self.tables.insert(key.topic.clone(), table);
         }
-        let new_version = !self.tables[&key.topic].knows(schema.version_id);
-        if let Layout::Changelog { key: table_key } = self.tables[&key.topic].layout() {
-            let key_id = record.key.as_deref().and_then(|k| self.decoder.schema_id(k));
-            let table = &self.tables[&key.topic];
-            if new_version || key_id.is_some_and(|id| !table.knows_key(id)) {
-                let table_key = table_key.clone();
-                let columns = match self.key_columns(key, record).await? {
-                    Ok(columns) => columns,
-                    Err(dead) => return Ok(dead),
-                };
-                if columns != table_key {
-                    return Err(ApplyError::Stop {
-                        key: key.clone(),
-                        range,
-                        reason: format!(
-                            "the source's primary key changed from ({}) to ({}) at offset {}; table {} is ordered by the old key, \
-                             so the change cannot be applied in place. The records wait in Kafka: recreate the table with \
-                             ORDER BY the new key (or map the topic to a new table) and restart",
-                            table_key.join(", "),
-                            columns.join(", "),
-                            record.offset,
-                            table.name()
-                        ),
-                    });
-                }
-                if let Some(id) = key_id {
-                    self.tables.get_mut(&key.topic).expect("opened above").adopt_key(id);
-                }
+        let table = self.tables.get_mut(&key.topic).expect("opened above");
+        if let (Layout::Changelog { key: table_key }, Some(columns)) = (table.layout(), &key_columns) {
+            if columns != table_key {
+                return Err(ApplyError::Stop {
+                    key: key.clone(),
+                    range,
+                    reason: format!(
+                        "the source's primary key changed from ({}) to ({}) at offset {}; table {} {}",
+                        table_key.join(", "),
+                        columns.join(", "),
+                        record.offset,
+                        table.name(),
+                        changelog::REKEY
+                    ),
+                });
+            }
+            if let Some(id) = key_id {
+                table.adopt_key(id);
             }
         }
         if new_version {

@@ -159,7 +159,7 @@ impl Default for ApplyConfig {
 impl ApplyConfig {
     /// The table for `topic`.
     pub fn table_for(&self, topic: &str) -> String {
-        self.tables.get(topic).cloned().unwrap_or_else(|| topic.replace(['.', '-'], "_"))
+        self.tables.get(topic).cloned().unwrap_or_else(|| shared::kafka::default_table(topic))
     }
 }
 

@@ -184,21 +184,8 @@ async fn columns(conn: &mut Conn, database: &str, table: &str) -> Result<(Vec<Co
             (database, table),
         )
         .await?;
-    let columns: Vec<ColumnInfo> = rows
-        .iter()
-        .map(|(name, data_type, _)| ColumnInfo {
-            name: name.clone(),
-            kind: match data_type.to_ascii_lowercase().as_str() {
-                "decimal" => Kind::Decimal,
-                "datetime" | "timestamp" => Kind::DateTime,
-                "json" => Kind::Json,
-                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit" => Kind::Binary,
-                "float" | "double" => Kind::Float,
-                _ => Kind::Plain,
-            },
-        })
-        .collect();
-    // MariaDB reports JSON as longtext with a json_valid check: treat those as JSON too.
+    // MariaDB reports JSON as longtext with a json_valid check (MySQL has no
+    // table_name there: the query fails and only data_type `json` counts).
     let json_checked: Vec<String> = conn
         .exec(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? \
@@ -208,13 +195,21 @@ async fn columns(conn: &mut Conn, database: &str, table: &str) -> Result<(Vec<Co
         )
         .await
         .unwrap_or_default();
-    let columns = columns
-        .into_iter()
-        .map(|c| ColumnInfo {
-            kind: if json_checked.contains(&c.name) { Kind::Json } else { c.kind },
-            name: c.name,
+    let columns: Vec<ColumnInfo> = rows
+        .iter()
+        .map(|(name, data_type, _)| ColumnInfo {
+            name: name.clone(),
+            kind: match data_type.to_ascii_lowercase().as_str() {
+                _ if json_checked.contains(name) => Kind::Json,
+                "decimal" => Kind::Decimal,
+                "datetime" | "timestamp" => Kind::DateTime,
+                "json" => Kind::Json,
+                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit" => Kind::Binary,
+                "float" | "double" => Kind::Float,
+                _ => Kind::Plain,
+            },
         })
-        .collect::<Vec<_>>();
+        .collect();
     let key: Vec<usize> = rows.iter().enumerate().filter(|(_, r)| r.2 == "PRI").map(|(i, _)| i).collect();
     if key.is_empty() {
         bail!("table {database}.{table} has no primary key; the sink cannot apply it and verify cannot compare it");
@@ -232,7 +227,7 @@ fn quote_clickhouse(name: &str) -> String {
 
 /// The ClickHouse table the sink writes for `database.table` (its default naming).
 pub fn clickhouse_table(topic_prefix: &str, database: &str, table: &str) -> String {
-    format!("{topic_prefix}.{database}.{table}").replace(['.', '-'], "_")
+    shared::kafka::default_table(&format!("{topic_prefix}.{database}.{table}"))
 }
 
 type Rows = HashMap<String, (u64, Vec<Option<String>>)>;

@@ -11,9 +11,9 @@
 //! rebalance timeout). Kills during batches, inserts and state writes — what
 //! exactly-once is about — are unaffected.
 
-use crate::pipeline::{Pipeline, tail};
+use crate::pipeline::Pipeline;
 use clap::Parser;
-use integration_tests::{Stack, log_of, repo_root};
+use integration_tests::{Stack, log_of, repo_root, tail};
 use producer_sim::clickstream::{self, options::ClickstreamArgs};
 use producer_sim::mysql_load::{self, MysqlLoadArgs};
 use producer_sim::verify::{self, VerifyArgs};
@@ -189,7 +189,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     // The mid-run DDL arrived as a column and as a recorded schema-change event.
     let ch = Pipeline::clickhouse(stack);
     let ddl_rows: u64 = ch
-        .query(&format!("SELECT count() FROM `{}` WHERE ddl LIKE '%ADD COLUMN%coupon%'", pipeline.database.replace(['.', '-'], "_")))
+        .query(&format!("SELECT count() FROM `{}` WHERE ddl LIKE '%ADD COLUMN%coupon%'", shared::kafka::default_table(&pipeline.database)))
         .fetch_one()
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 //! with its own log; the workloads and `verify` run in-process through the
 //! `producer-sim` library, exactly as the CLI runs them.
 
-use integration_tests::{Stack, TEST_REGISTRY, log_of, log_path, repo_root, terminate, unique_name};
+use integration_tests::{Stack, TEST_REGISTRY, kill, log_of, log_path, repo_root, tail, terminate, unique_name};
 use producer_sim::mysql_load::schema::TABLES;
 use shared::config::{ClickHouseConfig, MysqlConfig};
 use shared::secret::Secret;
@@ -167,7 +167,6 @@ listen = "127.0.0.1:0"
         }
     }
 
-    /// SIGKILL, as a crash: nothing is flushed.
     pub fn kill_source(&mut self) {
         kill(self.source.take().expect("source running"), "cdc-source", &self.source_log());
     }
@@ -269,15 +268,3 @@ fn spawn(binary_name: &str, config: &std::path::Path, log_name: &str) -> Child {
         .unwrap()
 }
 
-fn kill(mut child: Child, what: &str, log: &str) {
-    if let Ok(Some(status)) = child.try_wait() {
-        panic!("{what} exited by itself ({status}) before it was killed; log tail:\n{}", tail(&log_of(log), 40));
-    }
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
-}
-
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}

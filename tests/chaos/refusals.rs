@@ -3,8 +3,8 @@
 //! what to do, nothing after it is applied, and once the operator has fixed
 //! the ClickHouse table and restarted the sink, every change arrives.
 
-use crate::pipeline::{Pipeline, tail};
-use integration_tests::{Stack, log_of};
+use crate::pipeline::Pipeline;
+use integration_tests::{Stack, log_of, tail};
 use mysql_async::prelude::Queryable;
 use std::time::{Duration, Instant};
 

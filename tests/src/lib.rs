@@ -150,6 +150,22 @@ pub fn terminate(mut child: std::process::Child, what: &str, within: std::time::
     panic!("{what} did not stop within {within:?} of SIGTERM");
 }
 
+/// SIGKILL, as a crash: nothing is flushed. Panics, with the tail of the
+/// service's log `log_name`, if the process had already exited by itself.
+pub fn kill(mut child: std::process::Child, what: &str, log_name: &str) {
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("{what} exited by itself ({status}) before it was killed; log tail:\n{}", tail(&log_of(log_name), 40));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// The repository root (this crate lives in `<root>/tests`).
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")

@@ -136,12 +136,8 @@ pub fn stop_source(child: Child) {
     integration_tests::terminate(child, "cdc-source", Duration::from_secs(60));
 }
 
-pub fn kill_source(mut child: Child) {
-    if let Ok(Some(status)) = child.try_wait() {
-        panic!("cdc-source exited ({status}) before it was killed");
-    }
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
+pub fn kill_source(child: Child, log_name: &str) {
+    integration_tests::kill(child, "cdc-source", log_name);
 }
 
 /// One record as published.

@@ -56,7 +56,7 @@ async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate() {
         // Kill while streaming (not while reading back): after the source says it streams.
         wait_for_log_count(&log, "streaming the binlog", kills + 1, Duration::from_secs(60)).await;
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..1500))).await;
-        kill_source(source);
+        kill_source(source, &log);
         kills += 1;
         source = start_source(&config, &log);
     }

@@ -30,6 +30,11 @@ pub const VERSION: &str = "_version";
 /// 1 for a deleted key (`ReplacingMergeTree`'s `is_deleted`).
 pub const IS_DELETED: &str = "_is_deleted";
 
+/// What to do when the table's sorting key is not the source's primary key
+/// (completes a sentence naming the table).
+pub const REKEY: &str = "is ordered by the old key, so the change cannot be applied in place. The records wait in Kafka: \
+     recreate the table with ORDER BY the new key (docs/TROUBLESHOOTING.md) or map the topic to a new table, and restart";
+
 /// Whether `schema` is a Debezium envelope: a record with `before`, `after`
 /// (both the same optional row record), `source` and `op`.
 pub fn is_envelope(schema: &Schema) -> bool {
@@ -106,7 +111,7 @@ pub struct Change<'a> {
 /// `source.pos` and `source.row` (Debezium's own records have no header).
 pub fn change(envelope: &Value, header_version: Option<u64>) -> Result<Change<'_>, String> {
     let Value::Record(fields) = envelope else { return Err("the value is not a change-event record".into()) };
-    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| unwrap_union(v));
+    let field = |name: &str| field(fields, name);
     let op = match field("op") {
         Some(Value::String(op)) => op.as_str(),
         _ => return Err("the change event has no `op`".into()),
@@ -130,16 +135,17 @@ pub fn change(envelope: &Value, header_version: Option<u64>) -> Result<Change<'_
     Ok(Change { image, deleted, version })
 }
 
-fn unwrap_union(value: &Value) -> &Value {
-    match value {
-        Value::Union(_, inner) => inner,
+/// The value of record field `name`, out of its union if it is in one.
+fn field<'a>(fields: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+    fields.iter().find(|(n, _)| n == name).map(|(_, v)| match v {
+        Value::Union(_, inner) => inner.as_ref(),
         other => other,
-    }
+    })
 }
 
 fn version_from_source(source: Option<&Value>) -> Option<u64> {
     let Some(Value::Record(fields)) = source else { return None };
-    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| unwrap_union(v));
+    let field = |name: &str| field(fields, name);
     let file = match field("file")? {
         Value::String(file) => file,
         _ => return None,

@@ -193,6 +193,13 @@ impl Table {
         &self.name
     }
 
+    fn unusable(&self, reason: String) -> TableError {
+        TableError::Unusable {
+            table: self.name.clone(),
+            reason,
+        }
+    }
+
     fn clickhouse_error(&self, e: clickhouse::error::Error) -> TableError {
         TableError::from_client(&self.name, e)
     }
@@ -213,31 +220,21 @@ impl Table {
             .await
             .map_err(|e| self.clickhouse_error(e))?;
         let Some((engine, full, sorting_key)) = engine else {
-            return Err(TableError::Unusable {
-                table: self.name.clone(),
-                reason: "does not exist (and table creation is off)".into(),
-            });
+            return Err(self.unusable("does not exist (and table creation is off)".into()));
         };
         let dedup = engine.starts_with("Replicated")
             || engine.starts_with("Shared")
             || full.split("non_replicated_deduplication_window = ").nth(1).is_some_and(|v| !v.starts_with('0'));
         if !dedup {
-            return Err(TableError::Unusable {
-                table: self.name.clone(),
-                reason: format!(
-                    "engine {engine} does not deduplicate inserts, so a retried batch could be stored twice; \
-                     run `ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 1000` (or use a Replicated table)",
-                    self.name
-                ),
-            });
+            return Err(self.unusable(format!(
+                "engine {engine} does not deduplicate inserts, so a retried batch could be stored twice; \
+                 run `ALTER TABLE {} MODIFY SETTING non_replicated_deduplication_window = 1000` (or use a Replicated table)",
+                self.name
+            )));
         }
         if let Layout::Changelog { key } = &self.layout {
-            let unusable = |reason: String| TableError::Unusable {
-                table: self.name.clone(),
-                reason,
-            };
             if !engine.contains("ReplacingMergeTree") {
-                return Err(unusable(format!(
+                return Err(self.unusable(format!(
                     "receives change events but its engine is {engine}; updates and deletes need \
                      ReplacingMergeTree({}, {}) — drop it or map the topic to another table",
                     changelog::VERSION,
@@ -251,11 +248,10 @@ impl Table {
                 .map(|k| k.trim().trim_matches('`').to_string())
                 .collect();
             if sorted != *key {
-                return Err(unusable(format!(
-                    "is sorted by ({sorting_key}) but the source's primary key is ({}); a primary-key change cannot be \
-                     applied in place. The records wait in Kafka: recreate the table with ORDER BY the new key \
-                     (or map the topic to a new table) and restart",
-                    key.join(", ")
+                return Err(self.unusable(format!(
+                    "is sorted by ({sorting_key}) but the source's primary key is ({}): it {}",
+                    key.join(", "),
+                    changelog::REKEY
                 )));
             }
         }
@@ -340,16 +336,12 @@ impl Table {
     /// (schema evolution); call [`Self::adopt_schema`] afterwards. A changelog
     /// table refuses a field whose type differs from its column's.
     pub async fn prepare_schema(&self, schema: &RegisteredSchema) -> Result<Vec<Column>, TableError> {
-        let unusable = |reason: String| TableError::Unusable {
-            table: self.name.clone(),
-            reason,
-        };
-        let fields = fields_of(&self.layout, schema).map_err(|e| unusable(e.to_string()))?;
+        let fields = fields_of(&self.layout, schema).map_err(|e| self.unusable(e.to_string()))?;
         if matches!(self.layout, Layout::Changelog { .. }) {
             for field in &fields {
                 let Some(column) = self.columns.iter().find(|c| c.name == field.name) else { continue };
                 if !holds(&column.column_type, &field.column_type) {
-                    return Err(unusable(format!(
+                    return Err(self.unusable(format!(
                         "column `{}` is {} but schema version {} sends {}; the sink only adds columns. \
                          The records wait in Kafka: ALTER the column to the new type (or recreate the table) and restart",
                         field.name, column.column_type, schema.version_id, field.column_type

@@ -1,11 +1,19 @@
-//! Topic creation. Some brokers (and many production clusters) do not
-//! auto-create topics, so services create the ones they write, explicitly.
+//! Topic creation, and the ClickHouse table a topic goes to by default. Some
+//! brokers (and many production clusters) do not auto-create topics, so
+//! services create the ones they write, explicitly.
 
 use super::config::{ClientRole, KafkaConfig};
 use super::context::KafkaContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
+
+/// The table `ingest-sink` writes `topic` to unless `[apply] tables` says
+/// otherwise (and where `producer-sim verify` looks): `.` and `-` become `_`,
+/// so `cdc.shop.orders` → `cdc_shop_orders`.
+pub fn default_table(topic: &str) -> String {
+    topic.replace(['.', '-'], "_")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicOutcome {
