@@ -1,5 +1,6 @@
 //! Row events per second from the binlog, three ways over the same binlog
-//! range (200,000 inserted rows of an `orders` table, 1,000 per transaction):
+//! range (200,000 inserted rows of an `orders` table, 1,000 per transaction),
+//! on MySQL and on MariaDB in the same run:
 //!
 //! 1. cdc-source's path without a broker: read, decode, convert to Debezium's
 //!    mapping and encode key + envelope as Glue Avro frames;
@@ -18,9 +19,8 @@ use cdc_source::envelope::{SnapshotMarker, SourceInfo};
 use cdc_source::position::BinlogPosition;
 use cdc_source::publisher::{OutgoingRecord, Publisher};
 use cdc_source::values::Origin;
-use integration_tests::{Stack, TEST_REGISTRY, unique_name};
+use integration_tests::{DbServer, Flavor, Stack, TEST_REGISTRY, unique_name};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
 use shared::glue::{GlueRegistry, GlueSchemaCache};
 use shared::kafka::{KafkaContext, ensure_topic};
 use std::sync::Arc;
@@ -49,9 +49,22 @@ fn peak_rss_kb() -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let stack = Stack::get();
+    let mut table = Vec::new();
+    for flavor in Flavor::ALL {
+        table.push((flavor, bench(stack, stack.server(flavor)).await));
+    }
+    println!("\n{:<8} {:<58} {:>12} {:>12}", "server", "path", "rows/s", "peak RSS");
+    for (flavor, lines) in table {
+        for (path, rate, rss_mb) in lines {
+            println!("{:<8} {:<58} {:>12.0} {:>9} MB", flavor.name(), path, rate, rss_mb);
+        }
+    }
+}
+
+/// The three passes on one server: (path, rows/s, peak RSS in MB) each.
+async fn bench(stack: &Stack, server: &DbServer) -> Vec<(&'static str, f64, u64)> {
     let database = unique_name("bench_binlog");
-    let opts = Opts::from_url(&stack.mysql_url()).unwrap();
-    let mut conn = Conn::new(opts.clone()).await.unwrap();
+    let mut conn = server.conn().await;
     conn.query_drop(format!("CREATE DATABASE `{database}` CHARACTER SET utf8mb4")).await.unwrap();
     conn.query_drop(format!(
         "CREATE TABLE `{database}`.orders (id BIGINT PRIMARY KEY, customer_id INT NOT NULL, \
@@ -62,44 +75,47 @@ async fn main() {
     let from = cdc_source::snapshot::master_status(&mut conn).await.unwrap();
     conn.query_drop(format!("USE `{database}`")).await.unwrap();
     for start in (0..ROWS).step_by(PER_TRANSACTION) {
+        // A recursive CTE: both servers have it (MariaDB's seq_1_to_N engine MySQL has not).
         conn.query_drop(format!(
-            "INSERT INTO `{database}`.orders SELECT seq, seq % 1000, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), seq / 100, \
-             NOW(6), CONCAT('note ', seq) FROM seq_{}_to_{}",
+            "INSERT INTO `{database}`.orders WITH RECURSIVE s(seq) AS (SELECT {} UNION ALL SELECT seq + 1 FROM s WHERE seq < {}) \
+             SELECT seq, seq % 1000, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), seq / 100, NOW(6), CONCAT('note ', seq) FROM s",
             start + 1,
             start + PER_TRANSACTION
         ))
         .await
         .unwrap();
     }
-    println!("{ROWS} rows in {} transactions written; binlog range starts at {from}", ROWS / PER_TRANSACTION);
+    println!("{}: {ROWS} rows in {} transactions written; binlog range starts at {from}", server.flavor.name(), ROWS / PER_TRANSACTION);
 
     let registry = Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await));
     let capture: CaptureConfig = toml_capture(&database);
     let kafka = stack.kafka_config();
     let context = KafkaContext::for_config(&kafka).await.unwrap();
 
-    let no_broker = rust_pass(&opts, &from, &database, &capture, registry.clone(), None).await;
+    let no_broker = rust_pass(server, &from, &database, &capture, registry.clone(), None).await;
     let rss_no_broker = peak_rss_kb();
     let topic = format!("{}.{database}.orders", capture.topic_prefix);
     ensure_topic(&kafka, context.clone(), &topic, 1, 1).await.unwrap();
     let publisher = Publisher::create(&kafka, context).unwrap();
-    let with_broker = rust_pass(&opts, &from, &database, &capture, registry, Some(publisher)).await;
+    let with_broker = rust_pass(server, &from, &database, &capture, registry, Some(publisher)).await;
     let rss_with_broker = peak_rss_kb();
 
     let python = std::process::Command::new(&stack.python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python_binlog.py"))
         .args([
-            &stack.mysql_host,
-            &stack.mysql_port.to_string(),
-            &stack.mysql_user,
-            &stack.mysql_password,
+            &server.host,
+            &server.port.to_string(),
+            &server.user,
+            &server.password,
             &from.file,
             &from.pos.to_string(),
             &database,
             "orders",
             &ROWS.to_string(),
             &(30_000 + std::process::id() % 10_000).to_string(),
+            server.flavor.name(),
         ])
+        .args(server.ca_file.iter())
         .output()
         .expect("running the Python peer");
     let out = String::from_utf8_lossy(&python.stdout);
@@ -110,12 +126,13 @@ async fn main() {
     let python_rate = python_rows / python_seconds;
     let python_rss: u64 = parts[2].parse().unwrap();
 
-    println!("{:<58} {:>12} {:>12}", "path", "rows/s", "peak RSS");
-    println!("{:<58} {:>12.0} {:>9} MB", "cdc-source: binlog → Debezium Avro+Glue records, no broker", no_broker, rss_no_broker / 1024);
-    println!("{:<58} {:>12.0} {:>9} MB", "cdc-source: … into the local broker, all acknowledged", with_broker, rss_with_broker / 1024);
-    println!("{:<58} {:>12.0} {:>9} MB", "python-mysql-replication 1.0.17: rows decoded", python_rate, python_rss / 1024);
     println!("speed-up without broker: {:.1}×; with broker: {:.1}×", no_broker / python_rate, with_broker / python_rate);
     conn.query_drop(format!("DROP DATABASE `{database}`")).await.unwrap();
+    vec![
+        ("cdc-source: binlog → Debezium Avro+Glue records, no broker", no_broker, rss_no_broker / 1024),
+        ("cdc-source: … into the local broker, all acknowledged", with_broker, rss_with_broker / 1024),
+        ("python-mysql-replication 1.0.17: rows decoded", python_rate, python_rss / 1024),
+    ]
 }
 
 fn toml_capture(database: &str) -> CaptureConfig {
@@ -137,7 +154,7 @@ fn toml_capture(database: &str) -> CaptureConfig {
 
 /// Reads the range, converting and encoding every row; with a publisher, sends and waits for acks.
 async fn rust_pass(
-    opts: &Opts,
+    server: &DbServer,
     from: &BinlogPosition,
     database: &str,
     capture: &CaptureConfig,
@@ -145,13 +162,13 @@ async fn rust_pass(
     mut publisher: Option<Publisher>,
 ) -> f64 {
     let mut codecs = Codecs::new(capture.clone(), Some(registry));
-    let conn = Conn::new(opts.clone()).await.unwrap();
+    let conn = server.conn().await;
     let filter: Arc<dyn TableFilter> = Arc::new(OnlyTable(database.to_string()));
     let mut reader = BinlogReader::start(conn, capture.server_id, from, Duration::from_secs(1), filter).await.unwrap();
     let started = Instant::now();
     let mut rows = 0usize;
     while rows < ROWS {
-        let Some(BinlogEvent::Rows { at, ts_ms, server_id, table, rows: changes }) = reader.next().await.unwrap() else { continue };
+        let Some(BinlogEvent::Rows { at, first_row, ts_ms, server_id, table, rows: changes }) = reader.next().await.unwrap() else { continue };
         let codec = codecs.for_table(&table).await.unwrap();
         let mut source = SourceInfo {
             name: capture.topic_prefix.clone(),
@@ -167,8 +184,9 @@ async fn rust_pass(
             thread: None,
         };
         for (i, change) in changes.into_iter().enumerate() {
+            let i = first_row + i as u32;
             let after = codec.row(change.after.as_ref().unwrap(), Origin::Binlog).unwrap();
-            source.row = i as u32;
+            source.row = i;
             let encoded = codec.encode(change.op, None, Some(after), &source, ts_ms).unwrap();
             if let Some(publisher) = publisher.as_mut() {
                 let position = format!("{}:{}:{i}", at.file, at.pos);

@@ -3,7 +3,9 @@ same binlog range with python-mysql-replication (PyPI `mysql-replication`),
 decoding every row of the benchmark table into Python values, and prints
 `rows seconds max_rss_kb`.
 
-usage: python_binlog.py HOST PORT USER PASSWORD FILE POS DB TABLE ROWS SERVER_ID
+usage: python_binlog.py HOST PORT USER PASSWORD FILE POS DB TABLE ROWS SERVER_ID FLAVOR [CA_FILE]
+
+FLAVOR is mysql or mariadb; with CA_FILE the connection uses TLS verified against it.
 """
 
 import sys
@@ -12,9 +14,12 @@ import time
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import WriteRowsEvent
 
-host, port, user, password, log_file, log_pos, db, table, rows, server_id = sys.argv[1:]
+host, port, user, password, log_file, log_pos, db, table, rows, server_id, flavor = sys.argv[1:12]
+settings = {"host": host, "port": int(port), "user": user, "passwd": password}
+if len(sys.argv) > 12:
+    settings["ssl"] = {"ca": sys.argv[12], "check_hostname": False}
 stream = BinLogStreamReader(
-    connection_settings={"host": host, "port": int(port), "user": user, "passwd": password},
+    connection_settings=settings,
     server_id=int(server_id),
     log_file=log_file,
     log_pos=int(log_pos),
@@ -23,7 +28,7 @@ stream = BinLogStreamReader(
     only_events=[WriteRowsEvent],
     only_schemas=[db],
     only_tables=[table],
-    is_mariadb=True,
+    is_mariadb=flavor == "mariadb",
 )
 start = time.perf_counter()
 seen = 0

@@ -30,7 +30,7 @@ pub async fn check_server(conn: &mut Conn, server_id: u32) -> Result<ServerFacts
         .query(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
              ('log_bin','binlog_format','binlog_row_image','binlog_row_metadata','server_id',\
-              'log_bin_compress','binlog_transaction_compression','binlog_row_value_options')",
+              'log_bin_compress','binlog_row_value_options')",
         )
         .await
         .map_err(query_error)?;
@@ -49,8 +49,10 @@ pub async fn check_server(conn: &mut Conn, server_id: u32) -> Result<ServerFacts
             var("binlog_row_image")
         ));
     }
-    if var("log_bin_compress") == "ON" || var("binlog_transaction_compression") == "ON" {
-        problems.push("binlog compression is on: set log_bin_compress=OFF (MariaDB) / binlog_transaction_compression=OFF (MySQL)".into());
+    // MySQL's binlog_transaction_compression is read (TRANSACTION_PAYLOAD events);
+    // MariaDB's compressed events cannot be.
+    if var("log_bin_compress") == "ON" {
+        problems.push("MariaDB binlog compression is on: set log_bin_compress=OFF".into());
     }
     if var("binlog_row_value_options").contains("PARTIAL_JSON") {
         problems.push("binlog_row_value_options=PARTIAL_JSON: set it to '' so JSON updates carry full values".into());
@@ -65,8 +67,8 @@ pub async fn check_server(conn: &mut Conn, server_id: u32) -> Result<ServerFacts
     // run (killed; the server has not noticed yet). The server replaces it when
     // we register, so this is only worth a word: two *live* sources with one id
     // would keep disconnecting each other.
-    let replicas: Vec<mysql_async::Row> = conn.query("SHOW SLAVE HOSTS").await.unwrap_or_default();
-    if replicas.iter().any(|row| row.get::<u32, _>(0) == Some(server_id)) {
+    let replicas = crate::server_sql::replica_server_ids(conn).await.unwrap_or_default();
+    if replicas.contains(&server_id) {
         tracing::warn!(
             server_id,
             "a replica with this server_id is registered (a previous run of this source?); the server will replace it. \

@@ -17,6 +17,7 @@ pub mod position;
 pub mod publisher;
 pub mod recovery;
 pub mod schema_change;
+pub mod server_sql;
 pub mod snapshot;
 pub mod source;
 pub mod table;

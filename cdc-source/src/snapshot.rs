@@ -156,13 +156,9 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
     Ok(position)
 }
 
-/// `SHOW MASTER STATUS` as a position.
+/// The binlog position now (see [`crate::server_sql::binlog_status`]).
 pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
-    let row: Row = conn.query_first("SHOW MASTER STATUS").await?.context("SHOW MASTER STATUS returned nothing: is log_bin on?")?;
-    Ok(BinlogPosition {
-        file: row.get(0).context("binlog file")?,
-        pos: row.get(1).context("binlog position")?,
-    })
+    Ok(crate::server_sql::binlog_status(conn).await?.position)
 }
 
 /// Read-locks the captured tables (held until the snapshot ends) and returns the position.

@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 use mysql_async::Conn;
 use rdkafka::producer::{FutureProducer, Producer};
 use shared::glue::{GlueRegistry, GlueSchemaCache};
+use shared::mysql::MysqlConnector;
 use shared::kafka::{ClientRole, KafkaContext, ensure_topic, ensure_topic_with};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,9 +210,8 @@ pub fn now_ms() -> i64 {
 
 /// Runs the source until `shutdown` is set (or, with `snapshot.mode = initial_only`, until the snapshot is done).
 pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<SourceMetrics>) -> Result<()> {
-    let opts = config.mysql.opts();
-    let where_ = format!("{}:{} as {}", config.mysql.host, config.mysql.port, config.mysql.user);
-    let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
+    let mysql = MysqlConnector::new(&config.mysql)?;
+    let mut conn = mysql.connect().await?;
     let facts = check_server(&mut conn, config.capture.server_id).await?;
     tracing::info!(server = %facts.version, "server checks passed");
 
@@ -297,9 +297,9 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     let filter: Arc<dyn TableFilter> = Arc::new(config.capture.clone());
     'connect: while !shutdown.load(Ordering::Relaxed) {
         let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
-        let started = match Conn::new(opts.clone()).await {
+        let started = match mysql.connect().await {
             Ok(conn) => BinlogReader::start(conn, config.capture.server_id, &from, heartbeat, filter.clone()).await,
-            Err(e) => Err(ReadError::Connection(format!("cannot connect to {where_}: {e}"))),
+            Err(e) => Err(ReadError::Connection(e.to_string())),
         };
         // Streams until the reader fails (or shutdown); every failure is handled below, in one place.
         let failure = match started {
@@ -323,12 +323,13 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                     backoff = Duration::from_millis(200);
                     match event {
                         BinlogEvent::Begin { gtid: g, .. } => gtid = g,
-                        BinlogEvent::Rows { at, ts_ms, server_id, table, rows } => {
+                        BinlogEvent::Rows { at, first_row, ts_ms, server_id, table, rows } => {
                             let codec = codecs.for_table(&table).await?;
                             metrics.lag_ms.set((now_ms() - ts_ms).max(0));
                             let mut source = SourceInfo::streamed(config, &table.database, &table.table, &at, ts_ms, server_id, &gtid);
                             for (i, change) in rows.into_iter().enumerate() {
-                                let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
+                                let i = first_row + i as u32;
+                                let version = RowVersion::of(&at.file, at.pos, i).map_err(anyhow::Error::msg)?;
                                 let image = |row: Option<crate::binlog::rows::RowImage>| {
                                     row.map(|r| codec.row(&r, Origin::Binlog))
                                         .transpose()
@@ -336,7 +337,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                                 };
                                 let before = image(change.before)?;
                                 let after = image(change.after)?;
-                                source.row = i as u32;
+                                source.row = i;
                                 emitter.change(&codec, change.op, before, after, &source, version).await?;
                             }
                         }
@@ -351,7 +352,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                                 tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
                                 let table = match &target {
                                     Some(t) => {
-                                        let mut catalog = Conn::new(opts.clone()).await.context("connecting to read information_schema")?;
+                                        let mut catalog = mysql.connect().await.context("connecting to read information_schema")?;
                                         let described = schema_change::describe(&mut catalog, &t.database, &t.table).await?;
                                         drop(catalog);
                                         Some((t, described))
@@ -402,7 +403,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             }
             ReadError::Purged(at) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
                 tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
-                let mut conn = Conn::new(opts.clone()).await.with_context(|| format!("connecting to MySQL at {where_}"))?;
+                let mut conn = mysql.connect().await?;
                 from = snapshot(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
             }
             e => return Err(e.into()),

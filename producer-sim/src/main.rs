@@ -6,6 +6,7 @@ use producer_sim::config::{ENV_PREFIX, SimConfig};
 use producer_sim::mysql_load::{self, MysqlLoadArgs};
 use producer_sim::verify::{self, VerifyArgs};
 use shared::config::{ConfigArgs, EXIT_CODE, load_or_exit, render};
+use shared::mysql::MysqlConnector;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -81,9 +82,9 @@ async fn mysql_command(args: &MysqlLoadArgs, config: &SimConfig) -> i32 {
         eprintln!("producer-sim: `mysql` needs a [mysql] section in the configuration (host, port, user, password)");
         return EXIT_CODE;
     };
-    let opts = mysql.opts();
+    let Some(connector) = connector(mysql) else { return EXIT_CODE };
     let stop = stop_on_ctrl_c("finishing the transactions in progress");
-    match mysql_load::run(args, opts, stop).await {
+    match mysql_load::run(args, connector, stop).await {
         Ok(summary) => {
             print!("{}", summary.render());
             0
@@ -100,7 +101,8 @@ async fn verify_command(args: &VerifyArgs, config: &SimConfig) -> i32 {
         eprintln!("producer-sim: `verify` needs [mysql] and [clickhouse] sections in the configuration");
         return EXIT_CODE;
     };
-    match verify::run(args, mysql.opts(), &clickhouse.client()).await {
+    let Some(connector) = connector(mysql) else { return EXIT_CODE };
+    match verify::run(args, &connector, &clickhouse.client()).await {
         Ok(report) => {
             print!("{}", report.render());
             if report.differences() == 0 { 0 } else { 1 }
@@ -127,4 +129,9 @@ fn stop_on_ctrl_c(doing: &'static str) -> Arc<AtomicBool> {
         }
     });
     stop
+}
+
+/// The MySQL connector of the configuration, or `None` after saying why not.
+fn connector(mysql: &shared::config::MysqlConfig) -> Option<MysqlConnector> {
+    MysqlConnector::new(mysql).map_err(|err| eprintln!("producer-sim: {err}")).ok()
 }

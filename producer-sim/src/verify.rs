@@ -17,7 +17,8 @@
 
 use anyhow::{Context, Result, bail};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
+use mysql_async::Conn;
+use shared::mysql::MysqlConnector;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -124,10 +125,10 @@ impl Report {
 }
 
 /// Compares until there is no difference or the timeout passes; the last comparison is returned.
-pub async fn run(args: &VerifyArgs, mysql: Opts, clickhouse: &clickhouse::Client) -> Result<Report> {
+pub async fn run(args: &VerifyArgs, mysql: &MysqlConnector, clickhouse: &clickhouse::Client) -> Result<Report> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
-    let mut conn = Conn::new(mysql).await.context("connecting to MySQL")?;
+    let mut conn = mysql.connect().await?;
     conn.query_drop("SET time_zone = '+00:00'").await?;
     let tables = if args.tables.is_empty() { base_tables(&mut conn, &args.database).await? } else { args.tables.clone() };
     loop {

@@ -8,12 +8,15 @@
 //!   compatibility, Avro codec).
 //! * [`kafka`]: Kafka/MSK client configuration and context.
 //! * [`connect_json`]: the Kafka Connect JSON converter shape, for debugging and interop.
+//! * [`mysql`]: connections to MySQL/MariaDB with the configured TLS mode.
 //! * [`row_version`]: the ordering version of a MySQL change (binlog coordinates).
 
 pub mod config;
 pub mod connect_json;
 pub mod glue;
 pub mod kafka;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod row_version;
 pub mod secret;
 pub mod telemetry;

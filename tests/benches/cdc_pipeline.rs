@@ -9,7 +9,7 @@
 //!    ÷ time until every table is equal in ClickHouse (verify).
 //!
 //! Each phase prints CPU seconds and peak RSS of source and sink, and CPU
-//! seconds of MariaDB, the broker and the ClickHouse front end.
+//! seconds of MySQL, the broker and the ClickHouse front end.
 //!
 //!     cargo bench -p integration-tests --bench cdc_pipeline
 //!     CDC_BENCH_SECONDS=30 CDC_BENCH_RATE=200 cargo bench -p integration-tests --bench cdc_pipeline
@@ -44,7 +44,7 @@ fn usage(pid: u32) -> Option<(f64, f64)> {
 /// The stack's services by pid file.
 fn stack_pids() -> Vec<(&'static str, u32)> {
     let dir = std::env::var("STACK_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| integration_tests::repo_root().join(".stack"));
-    ["mariadb", "kafka", "clickhouse"]
+    ["mysql", "kafka", "clickhouse"]
         .into_iter()
         .filter_map(|s| Some((s, std::fs::read_to_string(dir.join(s).join(format!("{s}.pid"))).ok()?.trim().parse().ok()?)))
         .collect()
@@ -92,8 +92,8 @@ async fn main() {
         ddl_after: None,
         initial_rows: 1000,
     };
-    mysql_load::run(&load, mysql.opts(), Arc::new(AtomicBool::new(false))).await.unwrap();
-    let mut conn = mysql_async::Conn::new(mysql.opts()).await.unwrap();
+    mysql_load::run(&load, mysql.clone(), Arc::new(AtomicBool::new(false))).await.unwrap();
+    let mut conn = stack.mysql.conn().await;
     conn.query_drop(format!("CREATE TABLE `{db}`.latency_probe (seq BIGINT PRIMARY KEY, note VARCHAR(20) NOT NULL)")).await.unwrap();
     conn.query_drop(format!("INSERT INTO `{db}`.latency_probe VALUES (0, 'start')")).await.unwrap();
     pipeline.start_source();
@@ -118,7 +118,7 @@ async fn main() {
     load.transactions = None;
     load.duration = Some(seconds);
     load.rate = rate;
-    let opts = mysql.opts();
+    let opts = mysql.clone();
     let steady = load.clone();
     let workload = tokio::spawn(async move { mysql_load::run(&steady, opts, Arc::new(AtomicBool::new(false))).await });
     let committed: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
@@ -179,7 +179,7 @@ async fn main() {
     let started = Instant::now();
     load.rate = 0;
     load.seed = Some(2);
-    let summary = mysql_load::run(&load, mysql.opts(), Arc::new(AtomicBool::new(false))).await.unwrap();
+    let summary = mysql_load::run(&load, mysql.clone(), Arc::new(AtomicBool::new(false))).await.unwrap();
     let written = started.elapsed();
     let verify_args = VerifyArgs {
         database: db.clone(),
@@ -190,7 +190,7 @@ async fn main() {
         timeout: 600,
         examples: 3,
     };
-    let report = verify::run(&verify_args, mysql.opts(), &ch).await.unwrap();
+    let report = verify::run(&verify_args, &mysql, &ch).await.unwrap();
     let wall = started.elapsed();
     assert_eq!(report.differences(), 0, "{}", report.render());
     println!(

@@ -1,7 +1,7 @@
 //! The crash suite: the MySQL workload and the clickstream simulator run
 //! together while a chaos driver, at seeded random moments, kill -9s (and
 //! restarts) the source and the sink, and restarts Redis, the ClickHouse
-//! front end and MariaDB — at least 20 kills per run. Then `verify` must find
+//! front end and MySQL — at least 20 kills per run. Then `verify` must find
 //! every MySQL table equal to its ClickHouse table and the clickstream without
 //! gaps or duplicates. `CHAOS_SEED=<n>` replays a run's schedule.
 //!
@@ -35,7 +35,7 @@ enum Action {
     KillSink,
     RestartRedis,
     RestartClickHouse,
-    RestartMariaDb,
+    RestartMysql,
 }
 
 impl Action {
@@ -43,7 +43,7 @@ impl Action {
     /// random order; more random actions follow while the workloads run.
     fn schedule(rng: &mut SmallRng) -> Vec<Action> {
         use rand::seq::SliceRandom;
-        let mut plan = vec![Action::RestartRedis, Action::RestartClickHouse, Action::RestartMariaDb];
+        let mut plan = vec![Action::RestartRedis, Action::RestartClickHouse, Action::RestartMysql];
         plan.extend_from_within(..);
         plan.extend((0..MIN_KILLS).map(|i| if i % 2 == 0 { Action::KillSource } else { Action::KillSink }));
         plan.shuffle(rng);
@@ -57,7 +57,7 @@ impl Action {
             35..70 => Action::KillSink,
             70..80 => Action::RestartRedis,
             80..90 => Action::RestartClickHouse,
-            _ => Action::RestartMariaDb,
+            _ => Action::RestartMysql,
         }
     }
 }
@@ -98,7 +98,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
         ddl_after: None,
         initial_rows: 200,
     };
-    mysql_load::run(&load, mysql.opts(), Arc::new(AtomicBool::new(false))).await.unwrap();
+    mysql_load::run(&load, mysql.clone(), Arc::new(AtomicBool::new(false))).await.unwrap();
     let kafka = stack.kafka_config();
     ensure_topic(&kafka, KafkaContext::for_config(&kafka).await.unwrap(), &pipeline.clicks_topic, 3, 1).await.unwrap();
     pipeline.start_source();
@@ -111,7 +111,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     load.rate = 150;
     load.ddl_after = Some(2_000);
     load.seed = Some(seed.wrapping_add(1));
-    let mysql_opts = mysql.opts();
+    let mysql_opts = mysql.clone();
     let mysql_task = tokio::spawn(async move { mysql_load::run(&load, mysql_opts, Arc::new(AtomicBool::new(false))).await });
     let events = CLICK_EVENTS.to_string();
     let rate = (CLICK_EVENTS / WORKLOAD_SECONDS).to_string();
@@ -147,7 +147,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
             }
             Action::RestartRedis => tokio::task::spawn_blocking(|| restart_service("redis")).await.unwrap(),
             Action::RestartClickHouse => tokio::task::spawn_blocking(|| restart_service("clickhouse")).await.unwrap(),
-            Action::RestartMariaDb => tokio::task::spawn_blocking(|| restart_service("mariadb")).await.unwrap(),
+            Action::RestartMysql => tokio::task::spawn_blocking(|| restart_service("mysql")).await.unwrap(),
         }
         println!("chaos {:>6.1} s: {action:?}", started.elapsed().as_secs_f64());
         done.push((action, started.elapsed()));
@@ -175,7 +175,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
         timeout: 300,
         examples: 5,
     };
-    let report = verify::run(&verify_args, mysql.opts(), &Pipeline::clickhouse(stack)).await.unwrap();
+    let report = verify::run(&verify_args, &mysql, &Pipeline::clickhouse(stack)).await.unwrap();
     println!("{}", report.render());
     if report.differences() != 0 {
         println!("sink log tail:\n{}", tail(&log_of(&pipeline.sink_log()), 60));

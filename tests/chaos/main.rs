@@ -1,5 +1,5 @@
 //! The end-to-end suite: the whole pipeline under crashes. It is its own test
-//! binary because it restarts shared services (Redis, ClickHouse, MariaDB),
+//! binary because it restarts shared services (Redis, ClickHouse, MySQL),
 //! which the other integration tests must never see; cargo runs test binaries
 //! one after another, and [`SERIAL`] keeps this binary's tests apart too.
 

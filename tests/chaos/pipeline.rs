@@ -8,8 +8,8 @@
 
 use integration_tests::{Stack, TEST_REGISTRY, kill, log_of, log_path, repo_root, tail, terminate, unique_name};
 use producer_sim::mysql_load::schema::TABLES;
-use shared::config::{ClickHouseConfig, MysqlConfig};
-use shared::secret::Secret;
+use shared::config::ClickHouseConfig;
+use shared::mysql::MysqlConnector;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,11 +49,7 @@ impl Pipeline {
         let source = format!(
             r#"
 [mysql]
-host = "{host}"
-port = {port}
-user = "{user}"
-password = "{password}"
-
+{mysql}
 [kafka]
 bootstrap_servers = "{kafka}"
 
@@ -71,10 +67,7 @@ flush_interval_ms = 200
 [metrics]
 listen = "127.0.0.1:0"
 "#,
-            host = stack.mysql_host,
-            port = stack.mysql_port,
-            user = stack.mysql_user,
-            password = stack.mysql_password,
+            mysql = stack.mysql.toml(),
             kafka = stack.kafka_bootstrap,
             server_id = 20_000 + std::process::id() % 10_000,
         );
@@ -200,13 +193,9 @@ listen = "127.0.0.1:0"
         }
     }
 
-    pub fn mysql(stack: &Stack) -> MysqlConfig {
-        MysqlConfig {
-            host: stack.mysql_host.clone(),
-            port: stack.mysql_port,
-            user: stack.mysql_user.clone(),
-            password: Secret::new(stack.mysql_password.clone()),
-        }
+    /// The workload's and verify's connections to the captured server (MySQL).
+    pub fn mysql(stack: &Stack) -> MysqlConnector {
+        stack.mysql.connector()
     }
 
     pub fn clickhouse(stack: &Stack) -> clickhouse::Client {

@@ -45,7 +45,7 @@ async fn type_and_key_changes_stop_the_table_and_lose_nothing() {
     let stack = Stack::get();
     let mut pipeline = Pipeline::with_tables(stack, "refuse", &["typed", "keyed"], 200);
     let db = pipeline.database.clone();
-    let mut my = mysql_async::Conn::new(Pipeline::mysql(stack).opts()).await.unwrap();
+    let mut my = stack.mysql.conn().await;
     my.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
     for table in ["typed", "keyed"] {
         my.query_drop(format!("CREATE TABLE `{db}`.{table} (id INT PRIMARY KEY, v INT NOT NULL, tag VARCHAR(8) NOT NULL)")).await.unwrap();

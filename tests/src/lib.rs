@@ -8,7 +8,8 @@
 pub mod outage;
 
 use anyhow::{Context, Result, bail};
-use shared::config::GlueConfig;
+use shared::config::{GlueConfig, MysqlConfig, MysqlTls, MysqlTlsMode};
+use shared::mysql::MysqlConnector;
 use shared::kafka::KafkaConfig;
 use shared::secret::Secret;
 use std::collections::HashMap;
@@ -20,13 +21,82 @@ use std::sync::OnceLock;
 /// account at 10, so tests isolate themselves by schema name, not registry.
 pub const TEST_REGISTRY: &str = "integration-tests";
 
+/// The two source flavours every source capability is tested on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Oracle's MySQL server (9.x in the stack; TLS required).
+    MySql,
+    MariaDb,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 2] = [Flavor::MySql, Flavor::MariaDb];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::MySql => "mysql",
+            Flavor::MariaDb => "mariadb",
+        }
+    }
+}
+
+/// One database server of the stack.
+#[derive(Debug, Clone)]
+pub struct DbServer {
+    pub flavor: Flavor,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// The CA of the server's own certificates (MySQL generates them), for `verify_ca`.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl DbServer {
+    /// The `[mysql]` configuration the services use for this server: TLS
+    /// verified against the server's CA where it has one.
+    pub fn config(&self) -> MysqlConfig {
+        MysqlConfig {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            password: Secret::new(&self.password),
+            tls: MysqlTls {
+                mode: if self.ca_file.is_some() { MysqlTlsMode::VerifyCa } else { MysqlTlsMode::Preferred },
+                ca_file: self.ca_file.clone(),
+                ..MysqlTls::default()
+            },
+        }
+    }
+
+    /// The same as TOML lines of a `[mysql]` section (after the header).
+    pub fn toml(&self) -> String {
+        let mut text = format!(
+            "host = \"{}\"\nport = {}\nuser = \"{}\"\npassword = \"{}\"\n",
+            self.host, self.port, self.user, self.password
+        );
+        if let Some(ca) = &self.ca_file {
+            text.push_str(&format!("tls = {{ mode = \"verify_ca\", ca_file = \"{}\" }}\n", ca.display()));
+        }
+        text
+    }
+
+    pub fn connector(&self) -> MysqlConnector {
+        MysqlConnector::new(&self.config()).expect("the stack's MySQL settings are valid")
+    }
+
+    /// A new connection (panics with the reason if there is none).
+    pub async fn conn(&self) -> mysql_async::Conn {
+        self.connector().connect().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
 /// Endpoints of the running local stack.
 #[derive(Debug, Clone)]
 pub struct Stack {
-    pub mysql_host: String,
-    pub mysql_port: u16,
-    pub mysql_user: String,
-    pub mysql_password: String,
+    /// Oracle's MySQL: the primary source.
+    pub mysql: DbServer,
+    pub mariadb: DbServer,
     pub kafka_bootstrap: String,
     pub redis_url: String,
     pub glue_endpoint: String,
@@ -65,11 +135,19 @@ impl Stack {
             .map(|(k, v)| (k, v.trim_matches('\'').to_string()))
             .collect();
         let var = |name: &str| vars.get(name).cloned().with_context(|| format!("`scripts/stack env` lacks {name}"));
+        let server = |flavor: Flavor, prefix: &str| -> Result<DbServer> {
+            Ok(DbServer {
+                flavor,
+                host: var(&format!("{prefix}_HOST"))?,
+                port: var(&format!("{prefix}_PORT"))?.parse()?,
+                user: var(&format!("{prefix}_USER"))?,
+                password: var(&format!("{prefix}_PASSWORD"))?,
+                ca_file: vars.get(format!("{prefix}_CA").as_str()).map(PathBuf::from),
+            })
+        };
         Ok(Stack {
-            mysql_host: var("STACK_MYSQL_HOST")?,
-            mysql_port: var("STACK_MYSQL_PORT")?.parse()?,
-            mysql_user: var("STACK_MYSQL_USER")?,
-            mysql_password: var("STACK_MYSQL_PASSWORD")?,
+            mysql: server(Flavor::MySql, "STACK_MYSQL")?,
+            mariadb: server(Flavor::MariaDb, "STACK_MARIADB")?,
             kafka_bootstrap: var("STACK_KAFKA_BOOTSTRAP")?,
             redis_url: var("STACK_REDIS_URL")?,
             glue_endpoint: var("STACK_GLUE_ENDPOINT")?,
@@ -113,12 +191,31 @@ impl Stack {
         aws_sdk_glue::Client::new(&config)
     }
 
-    pub fn mysql_url(&self) -> String {
-        format!(
-            "mysql://{}:{}@{}:{}",
-            self.mysql_user, self.mysql_password, self.mysql_host, self.mysql_port
-        )
+    /// The server of `flavor`.
+    pub fn server(&self, flavor: Flavor) -> &DbServer {
+        match flavor {
+            Flavor::MySql => &self.mysql,
+            Flavor::MariaDb => &self.mariadb,
+        }
     }
+}
+
+/// Declares each `async fn(Flavor)` case as two tests, `<case>::mysql` and
+/// `<case>::mariadb`: every source capability is proven on both servers.
+#[macro_export]
+macro_rules! on_both_flavors {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                super::$case($crate::Flavor::MySql).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mariadb() {
+                super::$case($crate::Flavor::MariaDb).await
+            }
+        }
+    )*};
 }
 
 /// Where a test keeps the log (stderr) of a service process it starts.
@@ -191,13 +288,18 @@ mod tests {
     #[test]
     fn parses_stack_env_output() {
         let text = "export STACK_DIR='/x'\nexport STACK_MYSQL_HOST=127.0.0.1\nexport STACK_MYSQL_PORT=13306\n\
-            export STACK_MYSQL_USER=cdc\nexport STACK_MYSQL_PASSWORD=pw\nexport STACK_KAFKA_BOOTSTRAP=127.0.0.1:1\n\
+            export STACK_MYSQL_USER=cdc\nexport STACK_MYSQL_PASSWORD=pw\nexport STACK_MYSQL_CA='/ca.pem'\n\
+            export STACK_MARIADB_HOST=127.0.0.1\nexport STACK_MARIADB_PORT=13316\n\
+            export STACK_MARIADB_USER=cdc\nexport STACK_MARIADB_PASSWORD=pw\nexport STACK_KAFKA_BOOTSTRAP=127.0.0.1:1\n\
             export STACK_REDIS_URL=redis://h:2\nexport STACK_GLUE_ENDPOINT=http://h:3\n\
             export STACK_CLICKHOUSE_URL=http://h:4\nexport STACK_PYTHON='/v/bin/python'\nexport AWS_REGION=us-east-1\n";
         let stack = Stack::from_exports(text).unwrap();
-        assert_eq!(stack.mysql_port, 13306);
+        assert_eq!(stack.mysql.port, 13306);
+        assert_eq!(stack.mariadb.port, 13316);
+        assert_eq!(stack.mysql.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(stack.mariadb.ca_file, None);
         assert_eq!(stack.python, PathBuf::from("/v/bin/python"));
-        assert_eq!(stack.mysql_url(), "mysql://cdc:pw@127.0.0.1:13306");
+        assert_eq!(stack.mysql.config().tls.mode, MysqlTlsMode::VerifyCa);
         assert!(Stack::from_exports("export STACK_MYSQL_HOST=x\n").is_err());
     }
 

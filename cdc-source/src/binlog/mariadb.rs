@@ -3,7 +3,7 @@
 //! checkpoint (161) and GTID list (163) carry nothing a change needs and are
 //! skipped; the rest (start-encryption, compressed query/rows events) would
 //! hide row data from us, so they stop the source with an explanation rather
-//! than lose rows. Also the ROTATE file-name correction `mysql_common` needs.
+//! than lose rows.
 
 pub const ANNOTATE_ROWS: u8 = 160;
 pub const BINLOG_CHECKPOINT: u8 = 161;
@@ -62,18 +62,6 @@ pub fn classify(kind: u8, server_id: u32, data: &[u8]) -> Result<MariaEvent, Str
     }
 }
 
-/// The file name of a ROTATE event. `mysql_common` 0.37 leaves the 4-byte
-/// checksum on the name of the artificial ROTATE the server sends before the
-/// format description (it cannot know yet that events carry checksums). The
-/// event's size says whether it did: header (19) + position (8) + name, plus 4
-/// when the binlog has checksums. The checksum bytes can be anything, digits
-/// and dots included, so they are cut by length, never by content.
-pub fn rotate_name(raw: &[u8], event_size: u32, checksums: bool) -> String {
-    let with_checksum = checksums && raw.len() + 27 == event_size as usize && raw.len() > 4;
-    let name = if with_checksum { &raw[..raw.len() - 4] } else { raw };
-    String::from_utf8_lossy(name).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,15 +85,5 @@ mod tests {
         assert_eq!(classify(ANNOTATE_ROWS, 1, &[]), Ok(MariaEvent::Skip));
         assert!(classify(166, 1, &[]).unwrap_err().contains("log_bin_compress=OFF"));
         assert_eq!(classify(30, 1, &[]), Ok(MariaEvent::NotMaria));
-    }
-
-    #[test]
-    fn rotate_name_loses_checksum_bytes() {
-        // 19 + 8 + 18-byte name + 4-byte checksum whose first byte is the digit '4'.
-        assert_eq!(rotate_name(b"mariadb-bin.0000014\x01.\x02", 19 + 8 + 18 + 4, true), "mariadb-bin.000001");
-        // Name already without checksum (event size counts the checksum, the name does not).
-        assert_eq!(rotate_name(b"mariadb-bin.000003", 19 + 8 + 18 + 4, true), "mariadb-bin.000003");
-        // No checksums on this server.
-        assert_eq!(rotate_name(b"mariadb-bin.000003", 19 + 8 + 18, false), "mariadb-bin.000003");
     }
 }

@@ -9,13 +9,15 @@
 //! (encrypted or compressed binlogs) stop the reader with an error.
 
 pub mod mariadb;
+pub mod rotate;
 pub mod rows;
 
 use crate::envelope::Op;
 use crate::position::BinlogPosition;
 use crate::table::TableSchema;
 use futures_util::StreamExt;
-use mariadb::{MariaEvent, rotate_name};
+use mariadb::MariaEvent;
+use rotate::rotate_name;
 use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
@@ -35,9 +37,12 @@ pub struct RowChange {
 pub enum BinlogEvent {
     /// A transaction (or a standalone statement) begins at `at`.
     Begin { at: BinlogPosition, gtid: Option<String> },
-    /// The rows of one rows event, starting at `at`.
+    /// The rows of one rows event, starting at `at`; `first_row` is the
+    /// index of its first row among the rows that share `at` (the events of
+    /// one compressed transaction payload all start where the payload does).
     Rows {
         at: BinlogPosition,
+        first_row: u32,
         ts_ms: i64,
         server_id: u32,
         table: Arc<TableSchema>,
@@ -97,6 +102,18 @@ pub struct BinlogReader {
     in_transaction: bool,
     /// The server's binlog events end with a CRC32 (`binlog_checksum`).
     checksums: bool,
+    /// Inside a TRANSACTION_PAYLOAD (`binlog_transaction_compression`): its events follow it.
+    payload: Option<Payload>,
+}
+
+/// A compressed transaction being read: its inner events have no positions of
+/// their own, so rows are placed at the payload's start, numbered across the
+/// whole payload, and the commit points past the payload.
+struct Payload {
+    start: u64,
+    end: u64,
+    rows: u32,
+    committed: bool,
 }
 
 impl BinlogReader {
@@ -127,6 +144,7 @@ impl BinlogReader {
             filter,
             in_transaction: false,
             checksums,
+            payload: None,
         })
     }
 
@@ -142,11 +160,29 @@ impl BinlogReader {
                 _ => ReadError::Connection(e.to_string()),
             })?;
             let header = event.header();
-            let end = u64::from(header.log_pos());
-            let at = self.here(end.saturating_sub(u64::from(header.event_size())));
-            if end > 0 {
-                self.pos = end;
-            }
+            let event_type = header.event_type_raw();
+            let inner = self.payload.as_ref().is_some_and(|p| !p.committed) && event_type != TRANSACTION_PAYLOAD_EVENT;
+            let (at, end) = if inner {
+                let payload = self.payload.as_ref().expect("inside a payload");
+                (self.here(payload.start), payload.end)
+            } else {
+                if let Some(payload) = self.payload.take()
+                    && !payload.committed
+                {
+                    return Err(ReadError::Fatal {
+                        at: self.here(payload.start),
+                        reason: "a compressed transaction (binlog_transaction_compression) yielded no complete transaction: \
+                                 its payload could not be decompressed"
+                            .into(),
+                    });
+                }
+                let end = u64::from(header.log_pos());
+                let at = self.here(end.saturating_sub(u64::from(header.event_size())));
+                if end > 0 {
+                    self.pos = end;
+                }
+                (at, end)
+            };
             let server_id = header.server_id();
             let ts_ms = i64::from(header.timestamp()) * 1000;
             let fatal = |reason: String| ReadError::Fatal { at: at.clone(), reason };
@@ -165,8 +201,19 @@ impl BinlogReader {
             };
             match data {
                 EventData::RotateEvent(rotate) => {
-                    self.file = rotate_name(rotate.name_raw(), header.event_size(), self.checksums);
+                    let mut header_bytes = Vec::with_capacity(rotate::HEADER_LEN);
+                    mysql_common::proto::MySerialize::serialize(&header, &mut header_bytes);
+                    self.file = rotate_name(&header_bytes, event.data(), self.checksums);
                     self.pos = rotate.position();
+                }
+                EventData::TransactionPayloadEvent(_) => {
+                    // mysql_async decompresses the payload and hands us its events next.
+                    self.payload = Some(Payload {
+                        start: at.pos,
+                        end,
+                        rows: 0,
+                        committed: false,
+                    });
                 }
                 EventData::GtidEvent(gtid) => {
                     self.in_transaction = true;
@@ -187,8 +234,13 @@ impl BinlogReader {
                         continue;
                     }
                     if trimmed.eq_ignore_ascii_case("COMMIT") {
-                        self.in_transaction = false;
-                        return Ok(Some(BinlogEvent::Commit { next: self.here(end) }));
+                        return Ok(Some(self.commit(end)));
+                    }
+                    // Transaction control inside a transaction is no schema change
+                    // and no place to resume from: the binlog holds only the rows
+                    // that survived a ROLLBACK TO SAVEPOINT.
+                    if self.in_transaction && is_savepoint_statement(trimmed) {
+                        continue;
                     }
                     // Anything else in a query event is a statement: DDL (row-based
                     // logging writes DML as rows). Its transaction ends with it.
@@ -203,10 +255,7 @@ impl BinlogReader {
                         statement: statement.into_owned(),
                     }));
                 }
-                EventData::XidEvent(_) => {
-                    self.in_transaction = false;
-                    return Ok(Some(BinlogEvent::Commit { next: self.here(end) }));
-                }
+                EventData::XidEvent(_) => return Ok(Some(self.commit(end))),
                 EventData::HeartbeatEvent => return Ok(Some(BinlogEvent::Heartbeat { at: self.here(end) })),
                 EventData::RowsEvent(rows) => {
                     let Some((table, layout)) = self.shape(rows.table_id()).map_err(fatal)? else { continue };
@@ -215,14 +264,23 @@ impl BinlogReader {
                         RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) | RowsEventData::PartialUpdateRowsEvent(_) => Op::Update,
                         RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
                     };
-                    let changes = layout
+                    let changes: Vec<RowChange> = layout
                         .rows(&rows)
                         .map_err(|e| fatal(format!("undecodable row of `{}`.`{}`: {e}", table.database, table.table)))?
                         .into_iter()
                         .map(|(before, after)| RowChange { op, before, after })
                         .collect();
+                    let first_row = match self.payload.as_mut() {
+                        Some(payload) if inner => {
+                            let first = payload.rows;
+                            payload.rows += changes.len() as u32;
+                            first
+                        }
+                        _ => 0,
+                    };
                     return Ok(Some(BinlogEvent::Rows {
                         at,
+                        first_row,
                         ts_ms,
                         server_id,
                         table,
@@ -232,6 +290,15 @@ impl BinlogReader {
                 _ => {}
             }
         }
+    }
+
+    /// The transaction ends; the next one starts at `end`.
+    fn commit(&mut self, end: u64) -> BinlogEvent {
+        self.in_transaction = false;
+        if let Some(payload) = self.payload.as_mut() {
+            payload.committed = true;
+        }
+        BinlogEvent::Commit { next: self.here(end) }
     }
 
     fn here(&self, pos: u64) -> BinlogPosition {
@@ -269,6 +336,19 @@ impl BinlogReader {
     /// The file being read.
     pub fn file(&self) -> &str {
         &self.file
+    }
+}
+
+const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
+
+/// `SAVEPOINT s`, `ROLLBACK TO [SAVEPOINT] s`, `RELEASE SAVEPOINT s`.
+fn is_savepoint_statement(statement: &str) -> bool {
+    let words: Vec<String> = statement.split_whitespace().take(2).map(str::to_ascii_uppercase).collect();
+    match words.as_slice() {
+        [first, ..] if first == "SAVEPOINT" => true,
+        [first, second] if first == "ROLLBACK" && second == "TO" => true,
+        [first, second] if first == "RELEASE" && second == "SAVEPOINT" => true,
+        _ => false,
     }
 }
 

@@ -3,9 +3,9 @@
 
 #![allow(dead_code)]
 
-use integration_tests::{Stack, TEST_REGISTRY, unique_name};
+use integration_tests::{DbServer, Flavor, Stack, TEST_REGISTRY, unique_name};
+use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -16,12 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub async fn mysql(stack: &Stack) -> Conn {
-    Conn::new(Opts::from_url(&stack.mysql_url()).unwrap()).await.unwrap()
-}
-
 /// A source configuration for one test: its own database, topic prefix, server id and offsets file.
 pub struct SourceSetup {
+    /// The server captured (MySQL or MariaDB).
+    pub server: DbServer,
     pub database: String,
     pub prefix: String,
     pub server_id: u32,
@@ -35,9 +33,10 @@ pub struct SourceSetup {
 }
 
 impl SourceSetup {
-    pub fn new(name: &str) -> Self {
-        let database = unique_name(name);
+    pub fn new(name: &str, flavor: Flavor) -> Self {
+        let database = unique_name(&format!("{name}_{}", flavor.name()));
         Self {
+            server: Stack::get().server(flavor).clone(),
             prefix: format!("cdc_{database}"),
             server_id: 20_000 + rand::random::<u32>() % 1_000_000,
             offsets_file: std::env::temp_dir().join(format!("{database}.offsets.json")),
@@ -49,6 +48,11 @@ impl SourceSetup {
         }
     }
 
+    /// A new connection to the captured server.
+    pub async fn conn(&self) -> Conn {
+        self.server.conn().await
+    }
+
     pub fn topic(&self, table: &str) -> String {
         format!("{}.{}.{table}", self.prefix, self.database)
     }
@@ -57,11 +61,7 @@ impl SourceSetup {
         let text = format!(
             r#"
 [mysql]
-host = "{host}"
-port = {port}
-user = "{user}"
-password = "{password}"
-
+{mysql}
 [kafka]
 bootstrap_servers = "{kafka}"
 
@@ -92,10 +92,7 @@ flush_interval_ms = 200
 [metrics]
 listen = "127.0.0.1:0"
 "#,
-            host = stack.mysql_host,
-            port = stack.mysql_port,
-            user = stack.mysql_user,
-            password = stack.mysql_password,
+            mysql = self.server.toml(),
             kafka = stack.kafka_bootstrap,
             region = stack.aws_region,
             glue = stack.glue_endpoint,

@@ -6,16 +6,17 @@
 
 use crate::common::*;
 use apache_avro::types::Value;
-use integration_tests::Stack;
+use integration_tests::{Flavor, Stack};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn added_columns_flow_into_events_and_the_schema_change_topic() {
+integration_tests::on_both_flavors!(added_columns_flow_into_events_and_the_schema_change_topic);
+
+async fn added_columns_flow_into_events_and_the_schema_change_topic(flavor: Flavor) {
     let stack = Stack::get();
-    let mut setup = SourceSetup::new("ddl");
+    let mut setup = SourceSetup::new("ddl", flavor);
     setup.offsets_store = "kafka";
-    let mut conn = mysql(stack).await;
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("USE `{}`", setup.database)).await.unwrap();
     conn.query_drop("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))").await.unwrap();

@@ -6,10 +6,12 @@
 //! Values that differ per run (times, positions, ids) are masked.
 
 use crate::common::*;
-use integration_tests::Stack;
+use integration_tests::{Flavor, Stack};
 use mysql_async::prelude::Queryable;
 use serde_json::{Value as Json, json};
 use std::time::Duration;
+
+integration_tests::on_both_flavors!(json_events_match_debeziums_documented_layout);
 
 fn masked(mut payload: Json) -> Json {
     payload["ts_ms"] = json!("<ts>");
@@ -25,12 +27,11 @@ fn keys(value: &Json) -> Vec<&str> {
     value.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_events_match_debeziums_documented_layout() {
+async fn json_events_match_debeziums_documented_layout(flavor: Flavor) {
     let stack = Stack::get();
-    let mut setup = SourceSetup::new("golden");
+    let mut setup = SourceSetup::new("golden", flavor);
     setup.extra_capture = "format = \"json\"".into();
-    let mut conn = mysql(stack).await;
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("USE `{}`", setup.database)).await.unwrap();
     conn.query_drop("CREATE TABLE customers (id INT PRIMARY KEY, first_name VARCHAR(255) NOT NULL, email VARCHAR(255))")

@@ -1,18 +1,20 @@
-//! Kill -9 at random moments while MariaDB takes writes, restart each time:
+//! Kill -9 at random moments while the server (MySQL, MariaDB) takes writes, restart each time:
 //! Kafka ends up with every change exactly once — as many records as the
 //! workload made, no position twice, and replaying them gives the table.
 
 use crate::common::*;
-use integration_tests::Stack;
+use integration_tests::{DbServer, Flavor, Stack};
 use mysql_async::prelude::Queryable;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
 
+integration_tests::on_both_flavors!(kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate, a_position_the_server_no_longer_has_stops_the_source_with_advice, when_needed_snapshots_again_when_the_position_is_gone, a_dropped_connection_is_resumed_without_loss_or_duplicate);
+
 /// Runs `transactions` small transactions (2-row insert; every 3rd also an
 /// update, every 10th a delete); returns the number of change records they make
 /// (tombstones included).
-async fn workload(stack: &Stack, database: String, transactions: i32) -> usize {
-    let mut conn = mysql(stack).await;
+async fn workload(server: DbServer, database: String, transactions: i32) -> usize {
+    let mut conn = server.conn().await;
     conn.query_drop(format!("USE `{database}`")).await.unwrap();
     let mut records = 0;
     for k in 1..=transactions {
@@ -33,14 +35,13 @@ async fn workload(stack: &Stack, database: String, transactions: i32) -> usize {
     records
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate() {
+async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate(flavor: Flavor) {
     let seed: u64 = std::env::var("SOURCE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     println!("SOURCE_CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let stack = Stack::get();
-    let setup = SourceSetup::new("resume");
-    let mut conn = mysql(stack).await;
+    let setup = SourceSetup::new("resume", flavor);
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
         .await
@@ -50,7 +51,7 @@ async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate() {
 
     let mut source = start_source(&config, &log);
     wait_for_offsets(&setup, Duration::from_secs(60)).await;
-    let writer = tokio::spawn(workload(stack, setup.database.clone(), 2500));
+    let writer = tokio::spawn(workload(setup.server.clone(), setup.database.clone(), 2500));
     let mut kills = 0;
     while !writer.is_finished() || kills < 5 {
         // Kill while streaming (not while reading back): after the source says it streams.
@@ -79,15 +80,14 @@ async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate() {
     println!("{kills} kills, {} records, all once ({skipped} re-read records skipped by the final run)", records.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_position_the_server_no_longer_has_stops_the_source_with_advice() {
+async fn a_position_the_server_no_longer_has_stops_the_source_with_advice(flavor: Flavor) {
     let stack = Stack::get();
-    let setup = SourceSetup::new("purged");
-    let mut conn = mysql(stack).await;
+    let setup = SourceSetup::new("purged", flavor);
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     std::fs::write(
         &setup.offsets_file,
-        r#"{"position":{"file":"mariadb-bin.999999","pos":4},"gtid":null,"snapshot_done":true}"#,
+        r#"{"position":{"file":"gone-bin.999999","pos":4},"gtid":null,"snapshot_done":true}"#,
     )
     .unwrap();
     let log = setup.database.clone();
@@ -102,19 +102,18 @@ async fn a_position_the_server_no_longer_has_stops_the_source_with_advice() {
     };
     let text = log_of(&log);
     assert!(!status.success());
-    assert!(text.contains("has no binlog at mariadb-bin.999999:4") && text.contains("delete the stored offsets"), "{text}");
+    assert!(text.contains("has no binlog at gone-bin.999999:4") && text.contains("delete the stored offsets"), "{text}");
 }
 
 /// With `snapshot.mode = when_needed` the same situation takes a new snapshot
 /// and streams on; the heartbeat topic ticks meanwhile.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_needed_snapshots_again_when_the_position_is_gone() {
+async fn when_needed_snapshots_again_when_the_position_is_gone(flavor: Flavor) {
     let stack = Stack::get();
-    let mut setup = SourceSetup::new("needed");
+    let mut setup = SourceSetup::new("needed", flavor);
     setup.snapshot_mode = "when_needed";
     let heartbeat_topic = format!("__heartbeat.{}", setup.prefix);
     setup.extra_capture = format!("heartbeat_topic = \"{heartbeat_topic}\"");
-    let mut conn = mysql(stack).await;
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
         .await
@@ -122,7 +121,7 @@ async fn when_needed_snapshots_again_when_the_position_is_gone() {
     conn.query_drop(format!("INSERT INTO `{}`.events VALUES (1, 0, 'a'), (2, 0, 'b'), (3, 0, 'c')", setup.database)).await.unwrap();
     std::fs::write(
         &setup.offsets_file,
-        r#"{"position":{"file":"mariadb-bin.999999","pos":4},"gtid":null,"snapshot_done":true}"#,
+        r#"{"position":{"file":"gone-bin.999999","pos":4},"gtid":null,"snapshot_done":true}"#,
     )
     .unwrap();
     let log = setup.database.clone();
@@ -143,11 +142,10 @@ async fn when_needed_snapshots_again_when_the_position_is_gone() {
 /// The server drops the replication connection mid-stream (its dump thread is
 /// killed): the source reconnects with backoff from the last transaction
 /// boundary, and every change still arrives once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_connection_is_resumed_without_loss_or_duplicate() {
+async fn a_dropped_connection_is_resumed_without_loss_or_duplicate(flavor: Flavor) {
     let stack = Stack::get();
-    let setup = SourceSetup::new("reconnect");
-    let mut conn = mysql(stack).await;
+    let setup = SourceSetup::new("reconnect", flavor);
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
         .await

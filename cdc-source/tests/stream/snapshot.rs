@@ -4,28 +4,28 @@
 //! table, and no key is read twice by the snapshot.
 
 use crate::common::*;
-use integration_tests::Stack;
+use integration_tests::{Flavor, Stack};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_during_the_snapshot_are_neither_lost_nor_doubled() {
-    snapshot_seam("auto").await;
+integration_tests::on_both_flavors!(writes_during_the_snapshot_are_neither_lost_nor_doubled, table_locking_snapshot_is_exact_too);
+
+async fn writes_during_the_snapshot_are_neither_lost_nor_doubled(flavor: Flavor) {
+    snapshot_seam(flavor, "auto").await;
 }
 
 /// The fallback for users without RELOAD: the captured tables are read-locked
 /// for the whole snapshot (writers wait), and the seam is just as exact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn table_locking_snapshot_is_exact_too() {
-    snapshot_seam("tables").await;
+async fn table_locking_snapshot_is_exact_too(flavor: Flavor) {
+    snapshot_seam(flavor, "tables").await;
 }
 
-async fn snapshot_seam(locking: &str) {
+async fn snapshot_seam(flavor: Flavor, locking: &str) {
     const ROWS: i32 = 20_000;
     let stack = Stack::get();
-    let mut setup = SourceSetup::new("snap");
+    let mut setup = SourceSetup::new("snap", flavor);
     setup.extra_snapshot = format!("locking = \"{locking}\"");
-    let mut conn = mysql(stack).await;
+    let mut conn = setup.conn().await;
     create_database(&mut conn, &setup).await;
     conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
         .await
@@ -36,8 +36,9 @@ async fn snapshot_seam(locking: &str) {
     }
 
     let database = setup.database.clone();
+    let server = setup.server.clone();
     let writer = tokio::spawn(async move {
-        let mut conn = mysql(Stack::get()).await;
+        let mut conn = server.conn().await;
         conn.query_drop(format!("USE `{database}`")).await.unwrap();
         for k in 0..600 {
             let id = (k * 7919) % ROWS + 1;

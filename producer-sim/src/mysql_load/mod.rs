@@ -15,7 +15,8 @@ pub mod schema;
 use crate::progress::ProgressLine;
 use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, TxOpts};
+use mysql_async::{Conn, TxOpts};
+use shared::mysql::MysqlConnector;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -148,10 +149,10 @@ struct Ids {
     orders: AtomicU64,
 }
 
-pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Result<Summary> {
+pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBool>) -> Result<Summary> {
     let seed = args.seed.unwrap_or_else(rand::random);
     tracing::info!(seed, "mysql workload (replay with --seed {seed})");
-    let mut admin = Conn::new(opts.clone()).await.context("connecting to MySQL")?;
+    let mut admin = mysql.connect().await?;
     for statement in schema::create_statements(&args.database) {
         admin.query_drop(statement).await.context("creating the workload schema")?;
     }
@@ -201,12 +202,12 @@ pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Res
     let per_connection_interval = (args.rate > 0).then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
     let mut workers = Vec::new();
     for w in 0..args.connections {
-        let (opts, ids, counters, stop, ddl_done) = (opts.clone(), ids.clone(), counters.clone(), stop.clone(), ddl_done.clone());
+        let (mysql, ids, counters, stop, ddl_done) = (mysql.clone(), ids.clone(), counters.clone(), stop.clone(), ddl_done.clone());
         let db = db.clone();
         let ddl_after = args.ddl_after;
         let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(w as u64 + 1));
         workers.push(tokio::spawn(async move {
-            let mut conn = Conn::new(opts.clone()).await.context("connecting to MySQL")?;
+            let mut conn = mysql.connect().await?;
             let mut next = Instant::now();
             loop {
                 if stop.load(Ordering::Relaxed)
@@ -223,7 +224,7 @@ pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Res
                         Ok(()) => tracing::info!("DDL applied: orders.coupon added"),
                         Err(e) if connection_lost(&e) => {
                             ddl_done.store(false, Ordering::SeqCst); // try again after reconnecting
-                            conn = reconnect(&opts, &stop).await?;
+                            conn = reconnect(&mysql, &stop).await?;
                             continue;
                         }
                         Err(e) => return Err(e).context("the mid-run DDL"),
@@ -239,7 +240,7 @@ pub async fn run(args: &MysqlLoadArgs, opts: Opts, stop: Arc<AtomicBool>) -> Res
                         Err(e) if connection_lost(&e) => {
                             counters.interrupted.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(error = %e, "connection lost; reconnecting");
-                            conn = reconnect(&opts, &stop).await?;
+                            conn = reconnect(&mysql, &stop).await?;
                             break None;
                         }
                         Err(e) => return Err(e).with_context(|| format!("{} transaction", kind.name())),
@@ -287,10 +288,10 @@ fn connection_lost(e: &mysql_async::Error) -> bool {
 }
 
 /// Connects again, backing off from 100 ms to 2 s, until the server answers or the run is stopped.
-async fn reconnect(opts: &Opts, stop: &AtomicBool) -> Result<Conn> {
+async fn reconnect(mysql: &MysqlConnector, stop: &AtomicBool) -> Result<Conn> {
     let mut delay = Duration::from_millis(100);
     loop {
-        match Conn::new(opts.clone()).await {
+        match mysql.connect().await {
             Ok(conn) => return Ok(conn),
             Err(e) if stop.load(Ordering::Relaxed) => return Err(e).context("reconnecting to MySQL"),
             Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "MySQL unreachable"),

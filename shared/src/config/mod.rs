@@ -12,7 +12,7 @@
 mod sections;
 
 pub use crate::kafka::KafkaConfig;
-pub use sections::{ClickHouseConfig, GlueConfig, MetricsConfig, MysqlConfig, RedisConfig};
+pub use sections::{ClickHouseConfig, GlueConfig, MetricsConfig, MysqlConfig, MysqlTls, MysqlTlsMode, RedisConfig};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};

@@ -5,6 +5,7 @@ use super::{ConfigError, Validate, invalid, key};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// A MySQL or MariaDB server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -17,27 +18,76 @@ pub struct MysqlConfig {
     pub user: String,
     #[serde(default)]
     pub password: Secret,
+    /// Encryption of the connection (MySQL's `--ssl-mode` and its files).
+    #[serde(default)]
+    pub tls: MysqlTls,
 }
 
-#[cfg(feature = "mysql")]
-impl MysqlConfig {
-    /// Connection options for `mysql_async` (TCP, never the local socket).
-    pub fn opts(&self) -> mysql_async::Opts {
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname(self.host.clone())
-            .tcp_port(self.port)
-            .user(Some(self.user.clone()))
-            .pass(Some(self.password.expose().to_string()))
-            .prefer_socket(false)
-            .into()
-    }
+/// How a connection to MySQL is encrypted: the modes of MySQL's own clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MysqlTlsMode {
+    /// Never encrypt.
+    Disabled,
+    /// Encrypt when the server offers TLS (certificate not verified), else plain.
+    #[default]
+    Preferred,
+    /// Encrypt or fail; the certificate is not verified.
+    Required,
+    /// Encrypt and verify the server's certificate chain against `ca_file` (or the built-in roots).
+    VerifyCa,
+    /// As `verify_ca`, and the certificate must name `host`.
+    VerifyIdentity,
+}
+
+/// `[mysql.tls]`: mode, CA and optional client certificate (PEM files).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlTls {
+    #[serde(default)]
+    pub mode: MysqlTlsMode,
+    /// CA certificate(s) that sign the server's certificate (PEM); `verify_*` modes.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM), for servers that require X.509 users.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 impl Validate for MysqlConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         non_empty(prefix, "host", &self.host)?;
         non_zero_port(prefix, "port", self.port)?;
-        non_empty(prefix, "user", &self.user)
+        non_empty(prefix, "user", &self.user)?;
+        self.tls.validate(&key(prefix, "tls"))
+    }
+}
+
+impl Validate for MysqlTls {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        let files = [("ca_file", &self.ca_file), ("cert_file", &self.cert_file), ("key_file", &self.key_file)];
+        for (field, path) in files {
+            let Some(path) = path else { continue };
+            if self.mode == MysqlTlsMode::Disabled {
+                return Err(invalid(key(prefix, field), "is set but tls.mode = \"disabled\": remove it or choose a TLS mode"));
+            }
+            if !path.is_file() {
+                return Err(invalid(key(prefix, field), format!("{} is not a readable file", path.display())));
+            }
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(invalid(key(prefix, "key_file"), "set both cert_file and key_file (a client certificate and its key), or neither"));
+        }
+        if self.ca_file.is_some() && matches!(self.mode, MysqlTlsMode::Preferred | MysqlTlsMode::Required) {
+            return Err(invalid(
+                key(prefix, "mode"),
+                "ca_file is set but the mode does not verify certificates: use \"verify_ca\" or \"verify_identity\"",
+            ));
+        }
+        Ok(())
     }
 }
 

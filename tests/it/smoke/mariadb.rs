@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use integration_tests::{Stack, unique_name};
 use mysql_async::binlog::events::EventData;
 use mysql_async::prelude::*;
-use mysql_async::{BinlogStreamRequest, Conn, Opts};
+use mysql_async::BinlogStreamRequest;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::value::Value;
 use std::time::Duration;
@@ -14,8 +14,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn insert_is_read_back_from_the_binlog() {
     let stack = Stack::get();
-    let opts = Opts::from_url(&stack.mysql_url()).unwrap();
-    let mut conn = Conn::new(opts.clone()).await.unwrap();
+    let mut conn = stack.mariadb.conn().await;
 
     let settings: Vec<(String, String)> = conn
         .query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('binlog_format','binlog_row_image','binlog_row_metadata','log_bin')")
@@ -40,7 +39,7 @@ async fn insert_is_read_back_from_the_binlog() {
         .expect("binary log is enabled");
     conn.query_drop(format!("INSERT INTO `{db}`.items VALUES (7, 'widget', 42)")).await.unwrap();
 
-    let mut reader = Conn::new(opts).await.unwrap();
+    let mut reader = stack.mariadb.conn().await;
     // MariaDB: announce GTID awareness, else GTIDs vanish and dummy events appear.
     reader.query_drop("SET @mariadb_slave_capability=4").await.unwrap();
     let server_id = 10_000 + std::process::id() % 50_000;

@@ -1,0 +1,142 @@
+//! Connections to MySQL and MariaDB, encrypted as `[mysql.tls]` says.
+//!
+//! Guarantee: every connection a service opens goes through
+//! [`MysqlConnector::connect`], so the TLS mode holds for all of them (the
+//! source's catalog and binlog connections, the workload, `verify`). A mode the
+//! server cannot satisfy (`required` or stricter against a server without TLS,
+//! a certificate that does not verify) is an error naming the setting, never a
+//! silent downgrade; only `preferred` falls back to plain, and says so once.
+
+use crate::config::{ConfigError, MysqlConfig, MysqlTlsMode, invalid};
+use std::path::Path;
+use mysql_async::{ClientIdentity, Conn, DriverError, Opts, OptsBuilder, SslOpts};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Opens connections to one server with the configured credentials and TLS.
+#[derive(Clone)]
+pub struct MysqlConnector {
+    opts: Opts,
+    plain: Opts,
+    mode: MysqlTlsMode,
+    /// `preferred` found a server without TLS: connect plainly from now on.
+    server_lacks_tls: Arc<AtomicBool>,
+    endpoint: String,
+}
+
+/// A failed connection, with what to do about it when the cause is TLS.
+#[derive(Debug, thiserror::Error)]
+#[error("connecting to MySQL at {endpoint}: {source}{advice}")]
+pub struct ConnectError {
+    pub endpoint: String,
+    #[source]
+    pub source: mysql_async::Error,
+    advice: &'static str,
+}
+
+impl ConnectError {
+    /// The server refused or dropped the connection for a reason that may pass (network, restart, overload).
+    pub fn is_transient(&self) -> bool {
+        self.advice.is_empty() && matches!(self.source, mysql_async::Error::Io(_) | mysql_async::Error::Driver(DriverError::ConnectionClosed))
+    }
+}
+
+impl MysqlConnector {
+    /// Fails only when the client certificate or key files cannot be read or paired.
+    pub fn new(config: &MysqlConfig) -> Result<Self, ConfigError> {
+        let plain = OptsBuilder::default()
+            .ip_or_hostname(config.host.clone())
+            .tcp_port(config.port)
+            .user(Some(config.user.clone()))
+            .pass(Some(config.password.expose().to_string()))
+            .prefer_socket(false);
+        let tls = &config.tls;
+        let ssl = match tls.mode {
+            MysqlTlsMode::Disabled => None,
+            mode => {
+                let verify_chain = matches!(mode, MysqlTlsMode::VerifyCa | MysqlTlsMode::VerifyIdentity);
+                let mut ssl = SslOpts::default()
+                    .with_danger_accept_invalid_certs(!verify_chain)
+                    .with_danger_skip_domain_validation(mode != MysqlTlsMode::VerifyIdentity);
+                if let Some(ca) = &tls.ca_file {
+                    ssl = ssl.with_root_certs(vec![ca.clone().into()]).with_disable_built_in_roots(true);
+                }
+                if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+                    ssl = ssl.with_client_identity(Some(ClientIdentity::new(client_identity(cert, key)?.into())));
+                }
+                Some(ssl)
+            }
+        };
+        Ok(Self {
+            opts: plain.clone().ssl_opts(ssl).into(),
+            plain: plain.into(),
+            mode: tls.mode,
+            server_lacks_tls: Arc::new(AtomicBool::new(false)),
+            endpoint: format!("{}:{} as {}", config.host, config.port, config.user),
+        })
+    }
+
+    /// `host:port as user`, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A new connection.
+    pub async fn connect(&self) -> Result<Conn, ConnectError> {
+        if self.mode == MysqlTlsMode::Preferred && self.server_lacks_tls.load(Ordering::Relaxed) {
+            return Conn::new(self.plain.clone()).await.map_err(|e| self.error(e));
+        }
+        match Conn::new(self.opts.clone()).await {
+            Err(mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)) if self.mode == MysqlTlsMode::Preferred => {
+                tracing::warn!(server = %self.endpoint, "the server does not offer TLS; connecting unencrypted (mysql.tls.mode = \"preferred\")");
+                self.server_lacks_tls.store(true, Ordering::Relaxed);
+                Conn::new(self.plain.clone()).await.map_err(|e| self.error(e))
+            }
+            other => other.map_err(|e| self.error(e)),
+        }
+    }
+
+    fn error(&self, source: mysql_async::Error) -> ConnectError {
+        let text = source.to_string();
+        let advice = match &source {
+            mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer) => {
+                "; the server does not offer TLS but mysql.tls.mode requires it: enable TLS on the server, or set mysql.tls.mode = \"preferred\" or \"disabled\""
+            }
+            mysql_async::Error::Server(e) if e.code == 3159 => {
+                "; the server requires TLS (require_secure_transport=ON): set mysql.tls.mode = \"preferred\" or stricter"
+            }
+            _ if text.contains("certificate") || text.contains("Certificate") => {
+                "; the server's TLS certificate did not verify: set mysql.tls.ca_file to the CA that signed it, use mode \"verify_ca\" if the name does not match, or \"required\" to skip verification"
+            }
+            _ => "",
+        };
+        ConnectError {
+            endpoint: self.endpoint.clone(),
+            source,
+            advice,
+        }
+    }
+}
+
+/// The PEM certificate chain and private key as the PKCS#12 archive (no
+/// password) that native-tls takes as a client identity.
+fn client_identity(cert_file: &Path, key_file: &Path) -> Result<Vec<u8>, ConfigError> {
+    use openssl::pkcs12::Pkcs12;
+    use openssl::pkey::PKey;
+    use openssl::x509::X509;
+    let read = |path: &Path, field: &str| std::fs::read(path).map_err(|e| invalid(format!("mysql.tls.{field}"), format!("{}: {e}", path.display())));
+    let chain = X509::stack_from_pem(&read(cert_file, "cert_file")?)
+        .map_err(|e| invalid("mysql.tls.cert_file", format!("not a PEM certificate: {e}")))?;
+    let (leaf, rest) = chain.split_first().ok_or_else(|| invalid("mysql.tls.cert_file", "holds no certificate"))?;
+    let key = PKey::private_key_from_pem(&read(key_file, "key_file")?).map_err(|e| invalid("mysql.tls.key_file", format!("not a PEM private key: {e}")))?;
+    let mut extra = openssl::stack::Stack::new().map_err(|e| invalid("mysql.tls.cert_file", e.to_string()))?;
+    for cert in rest {
+        extra.push(cert.clone()).map_err(|e| invalid("mysql.tls.cert_file", e.to_string()))?;
+    }
+    let mut builder = Pkcs12::builder();
+    builder.name("mysql-client").pkey(&key).cert(leaf).ca(extra);
+    let archive = builder
+        .build2("")
+        .map_err(|e| invalid("mysql.tls.key_file", format!("the key does not belong to the certificate in mysql.tls.cert_file: {e}")))?;
+    archive.to_der().map_err(|e| invalid("mysql.tls.cert_file", e.to_string()))
+}
