@@ -5,7 +5,15 @@
 //! * YEAR `0000` comes back as `1900` and is restored to 0;
 //! * BINARY(n) loses its trailing zero bytes and is re-padded to n;
 //! * TIMESTAMP arrives as `"seconds[.micros]"` text and becomes an ISO-8601
-//!   UTC string with the column's fractional digits (`ZonedTimestamp`).
+//!   UTC string with the column's fractional digits (`ZonedTimestamp`);
+//! * zero and partial-zero dates (`0000-00-00`, `2024-00-15`, a zero
+//!   TIMESTAMP) are what Debezium emits: null in a nullable column, the epoch
+//!   (day 0, `1970-01-01T00:00:00Z`) in a NOT NULL one — never a made-up date;
+//! * MySQL's binary JSON, opaque scalars included (`JSON_OBJECT('price', 9.99)`
+//!   holds a DECIMAL), is rendered as the compact text of what the server
+//!   prints: keys in the stored order, DECIMAL as a number, DATE/TIME/DATETIME
+//!   as strings with six fractional digits, other opaque values as
+//!   `base64:type<N>:<data>` — so snapshot and binlog give the same string.
 //!
 //! Every other conversion fails loudly (an error naming the column) instead of
 //! guessing.
@@ -28,6 +36,7 @@ pub enum Origin {
 pub fn column_value(column: &Column, value: Option<&BinlogValue<'_>>, origin: Origin) -> Result<Value, String> {
     let inner = match value {
         None | Some(BinlogValue::Value(MyValue::NULL)) => None,
+        Some(BinlogValue::Value(v)) if is_zero_temporal(&column.kind, v) => (!column.nullable).then(|| epoch(&column.kind)),
         Some(v) => Some(convert(&column.kind, v, origin).map_err(|e| format!("column `{}`: {e}", column.name))?),
     };
     match (column.nullable, inner) {
@@ -42,9 +51,8 @@ fn convert(kind: &ColumnKind, value: &BinlogValue<'_>, origin: Origin) -> Result
     let value = match value {
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
-            let json = serde_json::Value::try_from(j.clone()).map_err(|e| format!("undecodable JSON: {e}"))?;
             return match kind {
-                ColumnKind::Json => Ok(Value::String(json.to_string())),
+                ColumnKind::Json => Ok(Value::String(json_value(j.clone()).map_err(|e| format!("undecodable JSON: {e}"))?.to_string())),
                 other => Err(format!("JSON value in a {other:?} column")),
             };
         }
@@ -125,6 +133,53 @@ fn convert(kind: &ColumnKind, value: &BinlogValue<'_>, origin: Origin) -> Result
         // Debezium's `Bits`: the bytes in little-endian order; the binlog has them big-endian.
         (ColumnKind::Bit { .. }, MyValue::Bytes(bytes)) => Value::Bytes(bytes.iter().rev().copied().collect()),
         _ => return Err(unexpected()),
+    })
+}
+
+/// A DATE/DATETIME with month or day 0, or a TIMESTAMP at 0 (MySQL's zero value).
+fn is_zero_temporal(kind: &ColumnKind, value: &MyValue) -> bool {
+    match (kind, value) {
+        (ColumnKind::Date | ColumnKind::DateTime { .. } | ColumnKind::Timestamp { .. }, MyValue::Date(_, month, day, ..)) => *month == 0 || *day == 0,
+        (ColumnKind::Timestamp { .. }, MyValue::Bytes(text)) => std::str::from_utf8(text).is_ok_and(|t| t.trim_matches(['0', '.']).is_empty()),
+        (ColumnKind::Timestamp { .. }, MyValue::Int(0)) => true,
+        _ => false,
+    }
+}
+
+/// What Debezium emits for a zero date in a NOT NULL column: the epoch.
+fn epoch(kind: &ColumnKind) -> Value {
+    match kind {
+        ColumnKind::Date => Value::Date(0),
+        ColumnKind::DateTime { fsp } if *fsp <= 3 => Value::TimestampMillis(0),
+        ColumnKind::DateTime { .. } => Value::TimestampMicros(0),
+        ColumnKind::Timestamp { fsp } => Value::String(zoned_timestamp("0", *fsp).expect("0 is a valid timestamp")),
+        _ => Value::Null,
+    }
+}
+
+/// MySQL binary JSON as a JSON value in the order MySQL stores (and prints) it.
+fn json_value(value: mysql_common::binlog::jsonb::Value<'_>) -> std::io::Result<serde_json::Value> {
+    use mysql_common::binlog::jsonb::{JsonDom, JsonNumber, JsonScalar, Value as J};
+    let object = |entries: &mut dyn Iterator<Item = std::io::Result<(mysql_common::binlog::jsonb::ObjectKey<'_>, J<'_>)>>| {
+        let mut map = serde_json::Map::new();
+        for entry in entries {
+            let (key, value) = entry?;
+            map.insert(key.value().into_owned(), json_value(value)?);
+        }
+        Ok::<_, std::io::Error>(serde_json::Value::Object(map))
+    };
+    Ok(match value {
+        J::SmallObject(o) => object(&mut o.iter())?,
+        J::LargeObject(o) => object(&mut o.iter())?,
+        J::SmallArray(a) => serde_json::Value::Array(a.iter().map(|v| v.and_then(json_value)).collect::<Result<_, _>>()?),
+        J::LargeArray(a) => serde_json::Value::Array(a.iter().map(|v| v.and_then(json_value)).collect::<Result<_, _>>()?),
+        scalar => match scalar.parse()? {
+            // The server prints an opaque DECIMAL as a number; so does the snapshot's text.
+            JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(d))) => {
+                serde_json::from_str(&d.to_string()).unwrap_or_else(|_| serde_json::Value::String(d.to_string()))
+            }
+            other => other.into(),
+        },
     })
 }
 
