@@ -58,6 +58,8 @@ pub struct TableReport {
     pub missing: u64,
     pub extra: u64,
     pub different: u64,
+    /// The sink has not created the ClickHouse table (yet): every MySQL row counts as missing.
+    pub table_missing: bool,
     /// A few keys that differ, with what differs.
     pub examples: Vec<String>,
 }
@@ -75,6 +77,8 @@ pub struct ClickstreamReport {
     pub duplicates: u64,
     /// Distinct globalseq outside 1..=expected.
     pub unexpected: u64,
+    /// The sink has not created the table (yet).
+    pub table_missing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -87,7 +91,9 @@ pub struct Report {
 impl Report {
     pub fn differences(&self) -> u64 {
         let tables: u64 = self.tables.iter().map(|t| t.missing + t.extra + t.different).sum();
-        tables + self.clickstream.as_ref().map_or(0, |c| c.gaps + c.duplicates + c.unexpected)
+        let missing_tables = self.tables.iter().filter(|t| t.table_missing && t.mysql_rows == 0).count() as u64;
+        let clickstream = self.clickstream.as_ref().map_or(0, |c| c.gaps + c.duplicates + c.unexpected + u64::from(c.table_missing && c.expected == 0));
+        tables + missing_tables + clickstream
     }
 
     pub fn render(&self) -> String {
@@ -104,11 +110,17 @@ impl Report {
                 "{:<width$} {:>12} {:>12} {:>9} {:>9} {:>10}",
                 t.table, t.mysql_rows, t.clickhouse_rows, t.missing, t.extra, t.different
             );
+            if t.table_missing {
+                let _ = writeln!(out, "    the ClickHouse table does not exist (yet): the sink has not applied this table's topic");
+            }
             for example in &t.examples {
                 let _ = writeln!(out, "    {example}");
             }
         }
         if let Some(c) = &self.clickstream {
+            if c.table_missing {
+                let _ = writeln!(out, "clickstream table {} does not exist (yet): the sink has not applied the topic", c.table);
+            }
             let _ = writeln!(
                 out,
                 "clickstream {}: {} rows, {} distinct globalseq, expected {}, gaps {}, duplicates {}, unexpected {}",
@@ -290,6 +302,7 @@ async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &
         table: format!("{}.{table}", args.database),
         mysql_rows: source.len() as u64,
         clickhouse_rows: target.len() as u64,
+        table_missing: present.is_empty(),
         ..Default::default()
     };
     let sorted: BTreeMap<&String, &(u64, Vec<Option<String>>)> = source.iter().collect();
@@ -375,6 +388,23 @@ fn canonical_json(value: &serde_json::Value) -> String {
 }
 
 async fn clickstream(clickhouse: &clickhouse::Client, table: &str, expected: Option<u64>) -> Result<ClickstreamReport> {
+    let exists: u64 = clickhouse
+        .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?")
+        .bind(table)
+        .fetch_one()
+        .await
+        .context("asking ClickHouse whether the clickstream table exists")?;
+    if exists == 0 {
+        // Not created yet (the sink subscribes to a new topic within its metadata refresh): keep waiting.
+        let expected = expected.unwrap_or(0);
+        return Ok(ClickstreamReport {
+            table: table.to_string(),
+            expected,
+            gaps: expected,
+            table_missing: true,
+            ..Default::default()
+        });
+    }
     let (rows, distinct, max): (u64, u64, i64) = clickhouse
         .query(&format!(
             "SELECT count(), uniqExact(globalseq), toInt64(ifNull(max(globalseq), 0)) FROM {}",
@@ -399,6 +429,7 @@ async fn clickstream(clickhouse: &clickhouse::Client, table: &str, expected: Opt
         gaps: expected - in_range.min(expected),
         duplicates: rows - distinct,
         unexpected: distinct - in_range,
+        table_missing: false,
     })
 }
 

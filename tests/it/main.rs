@@ -7,3 +7,4 @@ mod glue_serde;
 mod msk_iam;
 mod sink_state;
 mod smoke;
+mod verify;
