@@ -198,6 +198,7 @@ async fn rust_pass(
                         value: Some(&encoded.value),
                         position: &position,
                         version: 0,
+                        extra_headers: &[],
                     })
                     .await
                     .unwrap();

@@ -80,6 +80,25 @@ impl TableCodec {
         Value::Record(self.table.columns.iter().zip(&row.0).map(|(c, v)| (c.field.clone(), v.clone())).collect())
     }
 
+    /// Whether an update moved the row to another primary key.
+    pub fn key_changed(&self, before: &Row, after: &Row) -> bool {
+        self.table.primary_key.iter().any(|&i| before.0[i] != after.0[i])
+    }
+
+    /// The row's key as compact JSON (`{"id":1}`), for the key-change headers.
+    pub fn key_json(&self, row: &Row) -> String {
+        let fields: serde_json::Map<String, serde_json::Value> = self
+            .table
+            .primary_key
+            .iter()
+            .map(|&i| {
+                let value = serde_json::Value::try_from(row.0[i].clone()).unwrap_or(serde_json::Value::Null);
+                (self.table.columns[i].name.clone(), value)
+            })
+            .collect();
+        serde_json::Value::Object(fields).to_string()
+    }
+
     /// Encodes one change event; the key comes from the after image (the before image for deletes).
     pub fn encode(&self, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, ts_ms: i64) -> Result<Encoded> {
         let key_row = after.as_ref().or(before.as_ref());

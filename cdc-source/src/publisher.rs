@@ -4,7 +4,7 @@
 //! Guarantees: records go out through one idempotent producer, so each
 //! partition receives a gap-free prefix of what was sent to it, in order;
 //! every record carries its source position in the `cdc.position` header
-//! (`file:pos:row`, `:t` for a tombstone) and its row version in
+//! (`file:pos:row`, `:t` for a tombstone, `:k` for the new key of a key change) and its row version in
 //! `cdc.version`; [`Publisher::acknowledged`] only moves past a commit mark
 //! once every record before the mark is acknowledged, so an offset stored
 //! from it never skips an unacknowledged event. A failed delivery stops the
@@ -31,7 +31,42 @@ const MAX_IN_FLIGHT: usize = 100_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RecordOrder {
     pub version: u64,
-    pub tombstone: bool,
+    pub step: Step,
+}
+
+/// The records one row change can make, in the order they are sent. A change
+/// of primary key makes three (Debezium's delete of the old key, its
+/// tombstone, the create of the new key), all at the row's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// The change (for a key change: the delete of the old key). Position suffix: none.
+    Change,
+    /// The tombstone after a delete. Position suffix `:t`.
+    Tombstone,
+    /// The create of the new key after a key change. Position suffix `:k`.
+    NewKey,
+}
+
+impl Step {
+    fn suffix(self) -> &'static str {
+        match self {
+            Step::Change => "",
+            Step::Tombstone => ":t",
+            Step::NewKey => ":k",
+        }
+    }
+}
+
+impl RecordOrder {
+    /// A change at `version` (`Step::Change`).
+    pub fn change(version: u64) -> Self {
+        Self { version, step: Step::Change }
+    }
+
+    /// The `cdc.position` header of this record of the row at `file:pos:row`.
+    pub fn position(self, row_position: &str) -> String {
+        format!("{row_position}{}", self.step.suffix())
+    }
 }
 
 pub struct OutgoingRecord<'a> {
@@ -41,6 +76,8 @@ pub struct OutgoingRecord<'a> {
     pub value: Option<&'a [u8]>,
     pub position: &'a str,
     pub version: i64,
+    /// More headers (Debezium's `__debezium.oldkey` / `__debezium.newkey`).
+    pub extra_headers: &'a [(&'a str, &'a str)],
 }
 
 /// Delivery reports, by record sequence number (the record's opaque).
@@ -97,7 +134,7 @@ impl Publisher {
 
     pub async fn send(&mut self, record: OutgoingRecord<'_>) -> Result<()> {
         let version = record.version.to_string();
-        let headers = OwnedHeaders::new_with_capacity(2)
+        let mut headers = OwnedHeaders::new_with_capacity(2 + record.extra_headers.len())
             .insert(Header {
                 key: POSITION_HEADER,
                 value: Some(record.position),
@@ -106,6 +143,9 @@ impl Publisher {
                 key: VERSION_HEADER,
                 value: Some(&version),
             });
+        for (key, value) in record.extra_headers {
+            headers = headers.insert(Header { key, value: Some(*value) });
+        }
         let sequence = self.sent;
         let mut base: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(record.topic, sequence as usize)
             .partition(record.partition)
@@ -242,17 +282,15 @@ fn murmur2(data: &[u8]) -> u32 {
 
 /// `cdc.position` header text → its order (`None`: not ours).
 pub fn parse_position(text: &str) -> Option<RecordOrder> {
-    let (text, tombstone) = match text.strip_suffix(":t") {
-        Some(t) => (t, true),
-        None => (text, false),
+    let (text, step) = match (text.strip_suffix(":t"), text.strip_suffix(":k")) {
+        (Some(t), _) => (t, Step::Tombstone),
+        (_, Some(t)) => (t, Step::NewKey),
+        _ => (text, Step::Change),
     };
     let (rest, row) = text.rsplit_once(':')?;
     let (file, pos) = rest.rsplit_once(':')?;
     let version = crate::position::RowVersion::of(file, pos.parse().ok()?, row.parse().ok()?).ok()?;
-    Some(RecordOrder {
-        version: version.0,
-        tombstone,
-    })
+    Some(RecordOrder { version: version.0, step })
 }
 
 #[cfg(test)]
@@ -274,8 +312,10 @@ mod tests {
     fn positions_parse_in_order() {
         let a = parse_position("bin.000001:400:0").unwrap();
         let b = parse_position("bin.000001:400:0:t").unwrap();
+        let k = parse_position("bin.000001:400:0:k").unwrap();
         let c = parse_position("bin.000001:400:1").unwrap();
-        assert!(a < b && b < c);
+        assert!(a < b && b < k && k < c);
+        assert_eq!(k.position("bin.000001:400:0"), "bin.000001:400:0:k");
         assert_eq!(parse_position("nonsense"), None);
     }
 }

@@ -17,7 +17,11 @@ use crate::envelope::{Op, SnapshotMarker, SourceInfo};
 use crate::metrics::SourceMetrics;
 use crate::offsets::{KafkaOffsets, OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion};
-use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, partition_for};
+use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, Step, partition_for};
+
+/// Debezium's headers on the two halves of a primary-key change: the other half's key (as JSON).
+pub const NEW_KEY_HEADER: &str = "__debezium.newkey";
+pub const OLD_KEY_HEADER: &str = "__debezium.oldkey";
 use crate::recovery::{self, Marks};
 use crate::schema_change;
 use crate::values::Origin;
@@ -76,7 +80,7 @@ impl Emitter {
     /// Sends one record unless its partition already has it. Snapshot rows
     /// all share the snapshot point's order, so they are not compared (a cut
     /// snapshot is redone whole) but still raise the mark.
-    async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str, snapshot: bool) -> Result<()> {
+    async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str, snapshot: bool, extra_headers: &[(&str, &str)]) -> Result<()> {
         let partitions = self.partitions_of(topic).await?;
         let partition = key.map_or(0, |k| partition_for(k, partitions));
         let mark = (topic.to_string(), partition);
@@ -93,28 +97,57 @@ impl Emitter {
                 value,
                 position,
                 version: order.version as i64,
+                extra_headers,
             })
             .await?;
         self.marks.insert(mark, order);
         Ok(())
     }
 
-    /// One change of a table (and its tombstone after a delete).
+    /// One change of a table (and its tombstone after a delete). An update
+    /// that changes the primary key is sent as Debezium sends it: a delete of
+    /// the old key (with `__debezium.newkey`), its tombstone, and a create of
+    /// the new key (with `__debezium.oldkey`), so a keyed consumer (and the
+    /// sink's ReplacingMergeTree) drops the old row.
     async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, version: RowVersion) -> Result<()> {
-        let now = now_ms();
-        let encoded = codec.encode(op, before, after, source, now)?;
-        let position = format!("{}:{}:{}", source.file, source.pos, source.row);
-        let order = RecordOrder {
-            version: version.0,
-            tombstone: false,
-        };
-        let snapshot = op == Op::Read;
-        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &position, snapshot).await?;
-        if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
-            let order = RecordOrder { tombstone: true, ..order };
-            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &format!("{position}:t"), false).await?;
+        let row_position = format!("{}:{}:{}", source.file, source.pos, source.row);
+        if op == Op::Update
+            && let (Some(old), Some(new)) = (&before, &after)
+            && codec.key_changed(old, new)
+        {
+            let (old_key, new_key) = (codec.key_json(old), codec.key_json(new));
+            self.record(codec, Op::Delete, before, None, source, RecordOrder::change(version.0), &row_position, &[(NEW_KEY_HEADER, &new_key)])
+                .await?;
+            let create = RecordOrder { step: Step::NewKey, ..RecordOrder::change(version.0) };
+            self.record(codec, Op::Create, None, after, source, create, &row_position, &[(OLD_KEY_HEADER, &old_key)]).await?;
+        } else {
+            self.record(codec, op, before, after, source, RecordOrder::change(version.0), &row_position, &[]).await?;
         }
         self.metrics.rows.with_label_values(&[op.code()]).inc();
+        Ok(())
+    }
+
+    /// One change record (and the tombstone after a delete).
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &mut self,
+        codec: &TableCodec,
+        op: Op,
+        before: Option<Row>,
+        after: Option<Row>,
+        source: &SourceInfo,
+        order: RecordOrder,
+        row_position: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<()> {
+        let encoded = codec.encode(op, before, after, source, now_ms())?;
+        let snapshot = op == Op::Read;
+        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &order.position(row_position), snapshot, headers)
+            .await?;
+        if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
+            let order = RecordOrder { step: Step::Tombstone, ..order };
+            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &order.position(row_position), false, headers).await?;
+        }
         Ok(())
     }
 
@@ -129,6 +162,7 @@ impl Emitter {
                 value: Some(&encoded.value),
                 position: &format!("{at}:0"),
                 version: RowVersion::of(&at.file, at.pos, 0).map(|v| v.as_i64()).unwrap_or(0),
+                extra_headers: &[],
             })
             .await
     }
@@ -364,9 +398,9 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                                 let (key, value) = schema_change::event(&source, &database, &statement, table, now_ms());
                                 let encoded = codecs.schema_change(&key, &value).await?;
                                 let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
-                                let order = RecordOrder { version: version.0, tombstone: false };
+                                let order = RecordOrder::change(version.0);
                                 let topic = config.capture.topic_prefix.clone();
-                                emitter.emit(&topic, encoded.key.as_deref(), Some(&encoded.value), order, &format!("{at}:0"), false).await?;
+                                emitter.emit(&topic, encoded.key.as_deref(), Some(&encoded.value), order, &format!("{at}:0"), false, &[]).await?;
                             }
                             emitter.publisher.mark(next.clone(), gtid.clone());
                             from = next;

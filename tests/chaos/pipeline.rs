@@ -6,7 +6,7 @@
 //! with its own log; the workloads and `verify` run in-process through the
 //! `producer-sim` library, exactly as the CLI runs them.
 
-use integration_tests::{Stack, TEST_REGISTRY, kill, log_of, log_path, repo_root, tail, terminate, unique_name};
+use integration_tests::{DbServer, Stack, TEST_REGISTRY, kill, log_of, log_path, repo_root, tail, terminate, unique_name};
 use producer_sim::mysql_load::schema::TABLES;
 use shared::config::ClickHouseConfig;
 use shared::mysql::MysqlConnector;
@@ -34,6 +34,11 @@ impl Pipeline {
 
     /// A pipeline that also captures `extra_tables`, its sink closing batches after `batch_wait_ms`.
     pub fn with_tables(stack: &Stack, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64) -> Self {
+        Self::on_server(stack, &stack.mysql, prefix, extra_tables, batch_wait_ms)
+    }
+
+    /// The same, capturing `server` (MySQL or MariaDB).
+    pub fn on_server(stack: &Stack, server: &DbServer, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64) -> Self {
         let name = unique_name(prefix);
         let database = name.clone();
         let clicks_topic = format!("{name}_clicks");
@@ -67,7 +72,7 @@ flush_interval_ms = 200
 [metrics]
 listen = "127.0.0.1:0"
 "#,
-            mysql = stack.mysql.toml(),
+            mysql = server.toml(),
             kafka = stack.kafka_bootstrap,
             server_id = 20_000 + std::process::id() % 10_000,
         );

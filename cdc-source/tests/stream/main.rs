@@ -3,6 +3,7 @@
 mod common;
 mod ddl;
 mod golden;
+mod keys;
 mod resume;
 mod snapshot;
 mod types;

@@ -222,6 +222,9 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
                 {
                     match conn.query_drop(schema::ddl_statement(&db)).await {
                         Ok(()) => tracing::info!("DDL applied: orders.coupon added"),
+                        Err(mysql_async::Error::Server(e)) if e.code == schema::DUPLICATE_COLUMN => {
+                            tracing::info!("DDL already applied (orders.coupon exists)")
+                        }
                         Err(e) if connection_lost(&e) => {
                             ddl_done.store(false, Ordering::SeqCst); // try again after reconnecting
                             conn = reconnect(&mysql, &stop).await?;

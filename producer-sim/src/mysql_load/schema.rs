@@ -57,7 +57,12 @@ pub fn create_statements(database: &str) -> Vec<String> {
     ]
 }
 
-/// The optional mid-run DDL: a new nullable column on `orders`.
+/// The optional mid-run DDL: a new nullable column on `orders`. (MySQL has no
+/// `ADD COLUMN IF NOT EXISTS`: a retry that finds the column reports
+/// [`DUPLICATE_COLUMN`], which counts as applied.)
 pub fn ddl_statement(database: &str) -> String {
-    format!("ALTER TABLE `{database}`.`orders` ADD COLUMN IF NOT EXISTS coupon VARCHAR(16) NULL")
+    format!("ALTER TABLE `{database}`.`orders` ADD COLUMN coupon VARCHAR(16) NULL")
 }
+
+/// `ER_DUP_FIELDNAME`: the column exists already.
+pub const DUPLICATE_COLUMN: u16 = 1060;
