@@ -129,3 +129,8 @@ pub fn envelope(op: Op, before: Option<Value>, after: Option<Value>, source: &So
         ("transaction".into(), none()),
     ])
 }
+
+/// Milliseconds since the epoch (the events' `ts_ms`).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64
+}

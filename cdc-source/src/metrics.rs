@@ -53,7 +53,7 @@ impl Default for SourceMetrics {
             skipped: counter("cdc_source_records_skipped_total", "Records not sent again because their partition already had them"),
             ddl: counter("cdc_source_ddl_total", "DDL statements seen"),
             registry,
-            last_turn_ms: AtomicI64::new(crate::source::now_ms()),
+            last_turn_ms: AtomicI64::new(crate::envelope::now_ms()),
         }
     }
 }
@@ -65,11 +65,11 @@ impl SourceMetrics {
     }
 
     pub fn turned(&self) {
-        self.last_turn_ms.store(crate::source::now_ms(), Ordering::Relaxed);
+        self.last_turn_ms.store(crate::envelope::now_ms(), Ordering::Relaxed);
     }
 
     pub fn health(&self, stall: Duration) -> Result<(), String> {
-        let idle = crate::source::now_ms() - self.last_turn_ms.load(Ordering::Relaxed);
+        let idle = crate::envelope::now_ms() - self.last_turn_ms.load(Ordering::Relaxed);
         if idle > stall.as_millis() as i64 {
             return Err(format!("the stream loop has not turned for {idle} ms"));
         }

@@ -31,7 +31,8 @@ pub enum OffsetStore {
     Kafka(Box<KafkaOffsets>),
 }
 
-/// The `kafka` store: one record per store, keyed by the topic prefix, on partition 0.
+/// The `kafka` store: records keyed by the source (its topic prefix) on
+/// partition 0; sources with different prefixes can share one topic.
 pub struct KafkaOffsets {
     pub config: KafkaConfig,
     pub context: KafkaContext,
@@ -48,7 +49,7 @@ impl OffsetStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e).with_context(|| format!("reading offsets from {}", path.display())),
             },
-            OffsetStore::Kafka(k) => crate::recovery::last_value(&k.config, k.context.clone(), k.topic.clone()).await?,
+            OffsetStore::Kafka(k) => crate::recovery::last_value(&k.config, k.context.clone(), k.topic.clone(), k.key.clone()).await?,
         };
         bytes
             .map(|b| serde_json::from_slice(&b).context("stored offsets are not valid JSON; inspect or delete them to start over"))

@@ -33,13 +33,16 @@ pub async fn last_written(config: &KafkaConfig, context: KafkaContext, topics: V
     tokio::task::spawn_blocking(move || read_tails(&config, context, &topics)).await.context("read-back task")?
 }
 
-/// The last record's value of partition 0 of `topic` (for the offset topic), if any.
-pub async fn last_value(config: &KafkaConfig, context: KafkaContext, topic: String) -> Result<Option<Vec<u8>>> {
+/// The value of the last record keyed `key` in `topic` (the offsets topic,
+/// which sources with different keys may share), if any.
+pub async fn last_value(config: &KafkaConfig, context: KafkaContext, topic: String, key: String) -> Result<Option<Vec<u8>>> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
         let mut last = None;
         scan(&config, context, &[topic], |_, _, message| {
-            last = message.payload().map(<[u8]>::to_vec);
+            if message.key() == Some(key.as_bytes()) {
+                last = message.payload().map(<[u8]>::to_vec);
+            }
         })?;
         Ok(last)
     })

@@ -15,16 +15,40 @@
 
 use crate::checks::Flavor;
 use crate::codec::Codecs;
-use crate::config::{CaptureConfig, SnapshotConfig, SnapshotLocking};
+use crate::config::{CaptureConfig, SnapshotConfig, SnapshotLocking, SourceConfig};
 use crate::envelope::{SnapshotMarker, SourceInfo};
 use crate::position::{BinlogPosition, RowVersion};
-use crate::source::Emitter;
+use crate::emitter::Emitter;
+use crate::offsets::{OffsetStore, SourceOffsets};
 use crate::table::{CatalogColumn, TableSchema};
 use crate::values::Origin;
 use anyhow::{Context, Result, bail};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
+use std::time::Duration;
 use mysql_common::binlog::value::BinlogValue;
+
+/// Takes the snapshot, waits for the broker to acknowledge it, stores the position to stream from.
+pub async fn take(
+    conn: &mut Conn,
+    flavor: Flavor,
+    config: &SourceConfig,
+    codecs: &mut Codecs,
+    emitter: &mut Emitter,
+    offsets: &OffsetStore,
+) -> Result<BinlogPosition> {
+    let position = run(conn, flavor, &config.capture, &config.snapshot, codecs, emitter).await?;
+    emitter.publisher.flush(Duration::from_secs(300)).await?;
+    offsets
+        .store(&SourceOffsets {
+            position: position.clone(),
+            gtid: None,
+            snapshot_done: true,
+        })
+        .await?;
+    tracing::info!(%position, "snapshot complete");
+    Ok(position)
+}
 
 /// Reads every captured table and hands its rows to `sink`; returns the position to stream from.
 pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogPosition> {

@@ -13,6 +13,9 @@ use mysql_async::{ClientIdentity, Conn, DriverError, Opts, OptsBuilder, SslOpts}
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// TCP keepalive on every connection.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Opens connections to one server with the configured credentials and TLS.
 #[derive(Clone)]
 pub struct MysqlConnector {
@@ -49,7 +52,9 @@ impl MysqlConnector {
             .tcp_port(config.port)
             .user(Some(config.user.clone()))
             .pass(Some(config.password.expose().to_string()))
-            .prefer_socket(false);
+            .prefer_socket(false)
+            // A peer that vanishes without closing (a failover, a dropped NAT entry) is noticed.
+            .tcp_keepalive(Some(KEEPALIVE));
         let tls = &config.tls;
         let ssl = match tls.mode {
             MysqlTlsMode::Disabled => None,

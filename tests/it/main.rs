@@ -5,6 +5,7 @@ mod clickstream;
 mod compose;
 mod glue_serde;
 mod msk_iam;
+mod mysql_tls;
 mod sink_state;
 mod smoke;
 mod verify;

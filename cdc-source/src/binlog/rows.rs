@@ -18,13 +18,16 @@ use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
 use mysql_common::value::Value as MyValue;
 
+/// The start of the error for a row image without every column.
+pub const PARTIAL_IMAGE: &str = "partial row image";
+
 /// How to read each column of one table map.
 #[derive(Debug, Clone)]
 pub struct RowLayout {
     columns: Vec<(ColumnType, Vec<u8>, bool)>,
 }
 
-/// One row image: a value per column of the table (NULL for columns absent from the image).
+/// One row image: a value per column of the table (images that lack columns are refused).
 pub type RowImage = Vec<BinlogValue<'static>>;
 
 /// The before and after images of one row (an insert has no before, a delete no after).
@@ -65,16 +68,23 @@ impl RowLayout {
 
     fn image<'a>(&'a self, buf: &mut ParseBuf<'a>, present: impl Iterator<Item = bool>) -> Result<RowImage, String> {
         let present: Vec<bool> = present.take(self.columns.len()).collect();
+        // A session with binlog_row_image=MINIMAL or NOBLOB writes partial rows:
+        // publishing the absent columns as NULL would be silently wrong.
+        if present.len() < self.columns.len() || present.iter().any(|p| !p) {
+            let absent = present.iter().filter(|p| !**p).count() + self.columns.len().saturating_sub(present.len());
+            return Err(format!(
+                "{PARTIAL_IMAGE}: {absent} of {} columns are absent from this row image (the writing session used \
+                 binlog_row_image=MINIMAL or NOBLOB). Set binlog_row_image=FULL globally and make sure no session overrides it \
+                 (SET GLOBAL binlog_row_image='FULL', then reconnect the applications), then re-snapshot this table",
+                self.columns.len()
+            ));
+        }
         let count = present.iter().filter(|p| **p).count();
         let nulls = buf.0.get(..count.div_ceil(8)).ok_or("row image cut short (NULL bitmap)")?.to_vec();
         buf.eat(count.div_ceil(8));
         let mut values = Vec::with_capacity(self.columns.len());
         let mut image_index = 0;
         for (i, (column_type, meta, unsigned)) in self.columns.iter().enumerate() {
-            if !present.get(i).copied().unwrap_or(false) {
-                values.push(BinlogValue::Value(MyValue::NULL));
-                continue;
-            }
             let null = nulls[image_index / 8] & (1 << (image_index % 8)) != 0;
             image_index += 1;
             if null {

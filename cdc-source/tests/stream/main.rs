@@ -3,6 +3,7 @@
 mod common;
 mod ddl;
 mod golden;
+mod images;
 mod keys;
 mod resume;
 mod snapshot;

@@ -1,0 +1,180 @@
+//! Sending change records: one row change becomes its records (a key change
+//! three, a delete two with its tombstone), each sent unless its partition
+//! already holds it.
+//!
+//! Guarantee: a record whose order ([`RecordOrder`]) is at or below its
+//! partition's mark — what the read-back ([`crate::recovery`]) found there, or
+//! what this run already sent — is skipped, so replaying the binlog after a
+//! crash adds nothing twice; everything above the mark is sent, in order.
+
+use crate::codec::{Encoded, Row, TableCodec};
+use crate::config::SourceConfig;
+use crate::envelope::{Op, SourceInfo, now_ms};
+use crate::metrics::SourceMetrics;
+use crate::position::{BinlogPosition, RowVersion};
+use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, Step, partition_for};
+use crate::recovery::Marks;
+use anyhow::{Result, bail};
+use rdkafka::producer::{FutureProducer, Producer};
+use shared::kafka::{KafkaContext, ensure_topic};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Debezium's headers on the two halves of a primary-key change: the other half's key (as JSON).
+pub const NEW_KEY_HEADER: &str = "__debezium.newkey";
+pub const OLD_KEY_HEADER: &str = "__debezium.oldkey";
+
+/// Sends change records, skipping what the partition already holds.
+pub struct Emitter {
+    pub(crate) publisher: Publisher,
+    marks: Marks,
+    partitions: HashMap<String, i32>,
+    config: SourceConfig,
+    context: KafkaContext,
+    producer: FutureProducer<KafkaContext>,
+    pub metrics: Arc<SourceMetrics>,
+    pub skipped: u64,
+}
+
+impl Emitter {
+    /// An emitter that skips what `marks` (the read-back) says each partition holds.
+    pub fn new(config: &SourceConfig, context: KafkaContext, producer: FutureProducer<KafkaContext>, marks: Marks, metrics: Arc<SourceMetrics>) -> Result<Self> {
+        Ok(Self {
+            publisher: Publisher::create(&config.kafka, context.clone())?,
+            marks,
+            partitions: HashMap::new(),
+            config: config.clone(),
+            context,
+            producer,
+            metrics,
+            skipped: 0,
+        })
+    }
+
+    async fn partitions_of(&mut self, topic: &str) -> Result<i32> {
+        if let Some(n) = self.partitions.get(topic) {
+            return Ok(*n);
+        }
+        let capture = &self.config.capture;
+        ensure_topic(&self.config.kafka, self.context.clone(), topic, capture.topic_partitions, capture.topic_replication_factor).await?;
+        let producer = self.producer.clone();
+        let name = topic.to_string();
+        let count = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&name), Duration::from_secs(30))
+                .map(|m| m.topics().first().map_or(0, |t| t.partitions().len() as i32))
+        })
+        .await??;
+        if count == 0 {
+            bail!("topic {topic} has no partitions");
+        }
+        self.partitions.insert(topic.to_string(), count);
+        Ok(count)
+    }
+
+    /// Sends one record unless its partition already has it. Snapshot rows
+    /// all share the snapshot point's order, so they are not compared (a cut
+    /// snapshot is redone whole) but still raise the mark.
+    pub(crate) async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str, snapshot: bool, extra_headers: &[(&str, &str)]) -> Result<()> {
+        let partitions = self.partitions_of(topic).await?;
+        let partition = key.map_or(0, |k| partition_for(k, partitions));
+        let mark = (topic.to_string(), partition);
+        if !snapshot && self.marks.get(&mark).is_some_and(|m| *m >= order) {
+            self.skipped += 1;
+            self.metrics.skipped.inc();
+            return Ok(());
+        }
+        self.publisher
+            .send(OutgoingRecord {
+                topic,
+                partition,
+                key,
+                value,
+                position,
+                version: order.version as i64,
+                extra_headers,
+            })
+            .await?;
+        self.marks.insert(mark, order);
+        Ok(())
+    }
+
+    /// One change of a table (and its tombstone after a delete). An update
+    /// that changes the primary key is sent as Debezium sends it: a delete of
+    /// the old key (with `__debezium.newkey`), its tombstone, and a create of
+    /// the new key (with `__debezium.oldkey`), so a keyed consumer (and the
+    /// sink's ReplacingMergeTree) drops the old row.
+    pub(crate) async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, version: RowVersion) -> Result<()> {
+        let row_position = format!("{}:{}:{}", source.file, source.pos, source.row);
+        if op == Op::Update
+            && let (Some(old), Some(new)) = (&before, &after)
+            && codec.key_changed(old, new)
+        {
+            let (old_key, new_key) = (codec.key_json(old), codec.key_json(new));
+            self.record(codec, Op::Delete, before, None, source, RecordOrder::change(version.0), &row_position, &[(NEW_KEY_HEADER, &new_key)])
+                .await?;
+            let create = RecordOrder { step: Step::NewKey, ..RecordOrder::change(version.0) };
+            self.record(codec, Op::Create, None, after, source, create, &row_position, &[(OLD_KEY_HEADER, &old_key)]).await?;
+        } else {
+            self.record(codec, op, before, after, source, RecordOrder::change(version.0), &row_position, &[]).await?;
+        }
+        self.metrics.rows.with_label_values(&[op.code()]).inc();
+        Ok(())
+    }
+
+    /// One change record (and the tombstone after a delete).
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &mut self,
+        codec: &TableCodec,
+        op: Op,
+        before: Option<Row>,
+        after: Option<Row>,
+        source: &SourceInfo,
+        order: RecordOrder,
+        row_position: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<()> {
+        let encoded = codec.encode(op, before, after, source, now_ms())?;
+        let snapshot = op == Op::Read;
+        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &order.position(row_position), snapshot, headers)
+            .await?;
+        if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
+            let order = RecordOrder { step: Step::Tombstone, ..order };
+            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &order.position(row_position), false, headers).await?;
+        }
+        Ok(())
+    }
+
+    /// A heartbeat record: not deduplicated (it carries no change), tagged with the current position.
+    pub(crate) async fn heartbeat(&mut self, topic: &str, encoded: &Encoded, at: &BinlogPosition) -> Result<()> {
+        self.partitions_of(topic).await?;
+        self.publisher
+            .send(OutgoingRecord {
+                topic,
+                partition: 0,
+                key: encoded.key.as_deref(),
+                value: Some(&encoded.value),
+                position: &format!("{at}:0"),
+                version: RowVersion::of(&at.file, at.pos, 0).map(|v| v.as_i64()).unwrap_or(0),
+                extra_headers: &[],
+            })
+            .await
+    }
+
+    pub async fn snapshot_row(&mut self, codec: &TableCodec, row: Row, source: &SourceInfo, version: RowVersion) -> Result<()> {
+        self.change(codec, Op::Read, None, Some(row), source, version).await
+    }
+
+    pub fn snapshot_progress(&self, database: &str, table: &str, done: u64, estimate: Option<u64>) {
+        self.metrics.turned();
+        let label = format!("{database}.{table}");
+        self.metrics.snapshot_rows.with_label_values(&[&label]).set(done as i64);
+        if let Some(estimate) = estimate {
+            self.metrics.snapshot_estimate.with_label_values(&[&label]).set(estimate as i64);
+        }
+    }
+}
+

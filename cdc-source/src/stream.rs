@@ -1,0 +1,267 @@
+//! The binlog stream: a row travels reader → codec → emitter → publisher, in
+//! one direction, and the stored offset follows what the broker acknowledged.
+//!
+//! Guarantees (see `publisher`, `recovery`, `offsets`): every change from the
+//! start position on reaches its topic once, in binlog order per partition,
+//! whatever moment the process is killed at. Offsets are stored only at
+//! transaction boundaries the broker has acknowledged everything before. A
+//! lost connection — an error, the server ending the stream, or silence longer
+//! than [`silence_limit`] (no event and no heartbeat) — is retried with
+//! backoff from the last transaction boundary; what the retry re-reads is
+//! skipped by the emitter.
+
+use crate::binlog::{BinlogEvent, BinlogReader, ReadError, RowChange, TableFilter};
+use crate::codec::Codecs;
+use crate::config::{SnapshotMode, SourceConfig};
+use crate::emitter::Emitter;
+use crate::envelope::{SnapshotMarker, SourceInfo, now_ms};
+use crate::metrics::SourceMetrics;
+use crate::offsets::{OffsetStore, SourceOffsets};
+use crate::position::{BinlogPosition, RowVersion};
+use crate::publisher::{Publisher, RecordOrder};
+use crate::schema_change;
+use crate::table::TableSchema;
+use crate::values::Origin;
+use anyhow::{Context, Result};
+use shared::mysql::MysqlConnector;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long the server may say nothing (no event, no heartbeat) before the
+/// connection is taken for dead: four heartbeat periods, at least 10 s.
+pub fn silence_limit(heartbeat: Duration) -> Duration {
+    (heartbeat * 4).max(Duration::from_secs(10))
+}
+
+/// Everything the stream writes through.
+pub struct Stream<'a> {
+    pub config: &'a SourceConfig,
+    pub mysql: &'a MysqlConnector,
+    pub flavor: crate::checks::Flavor,
+    pub codecs: &'a mut Codecs,
+    pub emitter: &'a mut Emitter,
+    pub offsets: &'a OffsetStore,
+    pub metrics: &'a Arc<SourceMetrics>,
+}
+
+/// The transaction being read: what its events share.
+#[derive(Debug, Default)]
+struct Transaction {
+    /// Its GTID (`uuid:n` on MySQL, `domain-server-seq` on MariaDB), if the server has GTIDs.
+    gtid: Option<String>,
+}
+
+impl Stream<'_> {
+    /// Streams from `from` until `shutdown` is set, then waits for the broker and stores the final offset.
+    pub async fn run(&mut self, mut from: BinlogPosition, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+        let config = self.config;
+        let flush_every = Duration::from_millis(config.offsets.flush_interval_ms);
+        let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
+        let silence = silence_limit(heartbeat);
+        let mut last_flush = Instant::now();
+        let mut last_heartbeat = Instant::now();
+        let mut backoff = Duration::from_millis(200);
+        let filter: Arc<dyn TableFilter> = Arc::new(config.capture.clone());
+        'connect: while !shutdown.load(Ordering::Relaxed) {
+            let started = match self.mysql.connect().await {
+                Ok(conn) => BinlogReader::start(conn, config.capture.server_id, &from, heartbeat, filter.clone()).await,
+                Err(e) => Err(ReadError::Connection(e.to_string())),
+            };
+            // Streams until the reader fails (or shutdown); every failure is handled below, in one place.
+            let failure = match started {
+                Err(e) => e,
+                Ok(mut reader) => {
+                    tracing::info!(%from, "streaming the binlog");
+                    self.metrics.position(&from);
+                    let mut transaction = Transaction::default();
+                    let mut heard = Instant::now();
+                    loop {
+                        if shutdown.load(Ordering::Relaxed) {
+                            break 'connect;
+                        }
+                        let next = tokio::select! {
+                            event = reader.next() => Some(event),
+                            _ = tokio::time::sleep(flush_every) => None,
+                        };
+                        match next {
+                            None if heard.elapsed() > silence => {
+                                break ReadError::Connection(format!(
+                                    "no event and no heartbeat from the server for {:.0?} (heartbeats every {heartbeat:?}): \
+                                     taking the connection for dead",
+                                    heard.elapsed()
+                                ));
+                            }
+                            None => {}
+                            Some(Ok(Some(event))) => {
+                                heard = Instant::now();
+                                self.metrics.turned();
+                                backoff = Duration::from_millis(200);
+                                if let Some(next) = self.apply(event, &mut transaction).await? {
+                                    from = next;
+                                }
+                            }
+                            Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
+                            Some(Err(e)) => break e,
+                        }
+                        if let Some(topic) = &config.capture.heartbeat_topic
+                            && last_heartbeat.elapsed() >= heartbeat
+                        {
+                            last_heartbeat = Instant::now();
+                            let encoded = self.codecs.heartbeat(topic, now_ms()).await?;
+                            self.emitter.heartbeat(topic, &encoded, &from).await?;
+                        }
+                        if last_flush.elapsed() >= flush_every {
+                            last_flush = Instant::now();
+                            self.emitter.publisher.settle()?;
+                            store_acknowledged(&self.emitter.publisher, self.offsets, &mut stored).await?;
+                        }
+                    }
+                }
+            };
+            match failure {
+                e if e.is_transient() => {
+                    tracing::warn!("{e}; reconnecting from {from} in {backoff:?}");
+                    self.metrics.reconnects.inc();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                ReadError::Purged(at) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
+                    tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
+                    let mut conn = self.mysql.connect().await?;
+                    from = crate::snapshot::take(&mut conn, self.flavor, config, self.codecs, self.emitter, self.offsets).await?;
+                }
+                e => return Err(e.into()),
+            }
+        }
+        tracing::info!("shutting down: waiting for the broker to acknowledge what was sent");
+        self.emitter.publisher.flush(Duration::from_secs(60)).await?;
+        store_acknowledged(&self.emitter.publisher, self.offsets, &mut stored).await?;
+        tracing::info!(sent = self.emitter.publisher.sent(), skipped = self.emitter.skipped, "stopped");
+        Ok(())
+    }
+
+    /// One event; returns the position a restart may resume from when the event ends a transaction.
+    async fn apply(&mut self, event: BinlogEvent, transaction: &mut Transaction) -> Result<Option<BinlogPosition>> {
+        match event {
+            BinlogEvent::Begin { gtid, .. } => {
+                *transaction = Transaction { gtid };
+                Ok(None)
+            }
+            BinlogEvent::Rows { at, first_row, ts_ms, server_id, table, rows } => {
+                self.rows(&at, first_row, ts_ms, server_id, &table, rows, transaction).await?;
+                Ok(None)
+            }
+            BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
+                self.ddl(&at, ts_ms, server_id, &database, &statement, transaction).await?;
+                Ok(Some(self.commit(next, transaction)))
+            }
+            BinlogEvent::Commit { next } => Ok(Some(self.commit(next, transaction))),
+            BinlogEvent::Heartbeat { .. } => Ok(None),
+        }
+    }
+
+    /// The transaction is whole: a restart may begin at `next` once the broker has everything before it.
+    fn commit(&mut self, next: BinlogPosition, transaction: &mut Transaction) -> BinlogPosition {
+        self.emitter.publisher.mark(next.clone(), transaction.gtid.take());
+        self.metrics.position(&next);
+        next
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn rows(
+        &mut self,
+        at: &BinlogPosition,
+        first_row: u32,
+        ts_ms: i64,
+        server_id: u32,
+        table: &Arc<TableSchema>,
+        rows: Vec<RowChange>,
+        transaction: &Transaction,
+    ) -> Result<()> {
+        let codec = self.codecs.for_table(table).await?;
+        self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
+        let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, at, ts_ms, server_id, &transaction.gtid);
+        for (i, change) in rows.into_iter().enumerate() {
+            let i = first_row + i as u32;
+            let version = RowVersion::of(&at.file, at.pos, i).map_err(anyhow::Error::msg)?;
+            let image = |row: Option<crate::binlog::rows::RowImage>| {
+                row.map(|r| codec.row(&r, Origin::Binlog))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("`{}`.`{}` at {at} row {i}: {e}", table.database, table.table))
+            };
+            let before = image(change.before)?;
+            let after = image(change.after)?;
+            source.row = i;
+            self.emitter.change(&codec, change.op, before, after, &source, version).await?;
+        }
+        Ok(())
+    }
+
+    /// A DDL statement of a captured database: published on the schema-change topic.
+    async fn ddl(&mut self, at: &BinlogPosition, ts_ms: i64, server_id: u32, database: &str, statement: &str, transaction: &Transaction) -> Result<()> {
+        let config = self.config;
+        self.metrics.ddl.inc();
+        let target = schema_change::ddl_target(statement, database);
+        let captured = match &target {
+            Some(t) => config.capture.captures(&t.database, &t.table),
+            None => !database.is_empty() && config.capture.captures(database, ""),
+        };
+        if !captured {
+            return Ok(());
+        }
+        tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
+        let table = match &target {
+            Some(t) => {
+                let mut catalog = self.mysql.connect().await.context("connecting to read information_schema")?;
+                Some((t, schema_change::describe(&mut catalog, &t.database, &t.table).await?))
+            }
+            None => None,
+        };
+        let table_name = target.as_ref().map(|t| t.table.clone()).unwrap_or_default();
+        let source = SourceInfo::streamed(config, database, &table_name, at, ts_ms, server_id, &transaction.gtid);
+        let (key, value) = schema_change::event(&source, database, statement, table, now_ms());
+        let encoded = self.codecs.schema_change(&key, &value).await?;
+        let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
+        let topic = config.capture.topic_prefix.clone();
+        self.emitter
+            .emit(&topic, encoded.key.as_deref(), Some(&encoded.value), RecordOrder::change(version.0), &format!("{at}:0"), false, &[])
+            .await
+    }
+}
+
+impl SourceInfo {
+    /// The `source` block of a streamed event of `db`.`table` at `at`.
+    fn streamed(config: &SourceConfig, db: &str, table: &str, at: &BinlogPosition, ts_ms: i64, server_id: u32, gtid: &Option<String>) -> Self {
+        SourceInfo {
+            name: config.capture.topic_prefix.clone(),
+            ts_ms,
+            snapshot: SnapshotMarker::No,
+            db: db.to_string(),
+            table: table.to_string(),
+            server_id,
+            gtid: gtid.clone(),
+            file: at.file.clone(),
+            pos: at.pos,
+            row: 0,
+            thread: None,
+        }
+    }
+}
+
+/// Stores the publisher's acknowledged position if it moved since `stored`.
+async fn store_acknowledged(publisher: &Publisher, offsets: &OffsetStore, stored: &mut Option<BinlogPosition>) -> Result<()> {
+    if let Some((position, gtid)) = publisher.acknowledged().cloned()
+        && stored.as_ref() != Some(&position)
+    {
+        offsets
+            .store(&SourceOffsets {
+                position: position.clone(),
+                gtid,
+                snapshot_done: true,
+            })
+            .await?;
+        *stored = Some(position);
+    }
+    Ok(())
+}
