@@ -24,6 +24,7 @@ use crate::table::TableSchema;
 use crate::values::Origin;
 use anyhow::{Context, Result};
 use shared::mysql::MysqlConnector;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -46,10 +47,36 @@ pub struct Stream<'a> {
 }
 
 /// The transaction being read: what its events share.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Transaction {
     /// Its GTID (`uuid:n` on MySQL, `domain-server-seq` on MariaDB), if the server has GTIDs.
     gtid: Option<String>,
+    /// The prepared part of an XA transaction: its rows are held, not sent.
+    held: Option<Vec<HeldRows>>,
+}
+
+/// The rows of one rows event of an XA transaction, held until it commits.
+struct HeldRows {
+    at: BinlogPosition,
+    first_row: u32,
+    ts_ms: i64,
+    server_id: u32,
+    table: Arc<TableSchema>,
+    rows: Vec<RowChange>,
+}
+
+/// What the stream knows between the events of one connection.
+///
+/// XA: the rows of a prepared transaction are published when its `XA COMMIT`
+/// arrives, at the commit's position (so they sort after everything
+/// committed before them), and never if it rolls back. While any prepared
+/// transaction is open, no resume position is stored: a restart re-reads it
+/// from before its start (what was sent meanwhile is skipped by the emitter).
+#[derive(Default)]
+struct Session {
+    transaction: Transaction,
+    /// Prepared XA transactions not yet committed or rolled back, by XID.
+    prepared: HashMap<String, Vec<HeldRows>>,
 }
 
 impl Stream<'_> {
@@ -74,7 +101,7 @@ impl Stream<'_> {
                 Ok(mut reader) => {
                     tracing::info!(%from, "streaming the binlog");
                     self.metrics.position(&from);
-                    let mut transaction = Transaction::default();
+                    let mut session = Session::default();
                     let mut heard = Instant::now();
                     loop {
                         if shutdown.load(Ordering::Relaxed) {
@@ -97,7 +124,7 @@ impl Stream<'_> {
                                 heard = Instant::now();
                                 self.metrics.turned();
                                 backoff = Duration::from_millis(200);
-                                if let Some(next) = self.apply(event, &mut transaction).await? {
+                                if let Some(next) = self.apply(event, &mut session).await? {
                                     from = next;
                                 }
                             }
@@ -142,30 +169,76 @@ impl Stream<'_> {
     }
 
     /// One event; returns the position a restart may resume from when the event ends a transaction.
-    async fn apply(&mut self, event: BinlogEvent, transaction: &mut Transaction) -> Result<Option<BinlogPosition>> {
+    async fn apply(&mut self, event: BinlogEvent, session: &mut Session) -> Result<Option<BinlogPosition>> {
         match event {
-            BinlogEvent::Begin { gtid, .. } => {
-                *transaction = Transaction { gtid };
+            BinlogEvent::Begin { gtid, xa, .. } => {
+                session.transaction = Transaction { gtid, held: xa.then(Vec::new) };
+                Ok(None)
+            }
+            BinlogEvent::XaStart => {
+                session.transaction.held.get_or_insert_with(Vec::new);
                 Ok(None)
             }
             BinlogEvent::Rows { at, first_row, ts_ms, server_id, table, rows } => {
-                self.rows(&at, first_row, ts_ms, server_id, &table, rows, transaction).await?;
+                match session.transaction.held.as_mut() {
+                    Some(held) => held.push(HeldRows { at, first_row, ts_ms, server_id, table, rows }),
+                    None => self.rows(&at, first_row, ts_ms, server_id, &table, rows, &session.transaction.gtid).await?,
+                }
                 Ok(None)
             }
             BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
-                self.ddl(&at, ts_ms, server_id, &database, &statement, transaction).await?;
-                Ok(Some(self.commit(next, transaction)))
+                self.ddl(&at, ts_ms, server_id, &database, &statement, &session.transaction.gtid).await?;
+                Ok(self.commit(next, session))
             }
-            BinlogEvent::Commit { next } => Ok(Some(self.commit(next, transaction))),
+            BinlogEvent::Commit { next } => Ok(self.commit(next, session)),
+            BinlogEvent::XaPrepare { xid, one_phase, next } => {
+                let held = session.transaction.held.take().unwrap_or_default();
+                if one_phase {
+                    // Prepared and committed at once: the rows are in commit order where they are.
+                    for h in held {
+                        self.rows(&h.at, h.first_row, h.ts_ms, h.server_id, &h.table, h.rows, &session.transaction.gtid).await?;
+                    }
+                } else {
+                    tracing::debug!(%xid, "XA transaction prepared; its rows wait for XA COMMIT");
+                    session.prepared.insert(xid, held);
+                }
+                Ok(self.commit(next, session))
+            }
+            BinlogEvent::XaEnd { xid, commit, at, next, ts_ms, server_id } => {
+                match (session.prepared.remove(&xid), commit) {
+                    (Some(held), true) => {
+                        let mut first_row = 0;
+                        for h in held {
+                            let count = h.rows.len() as u32;
+                            self.rows(&at, first_row, ts_ms, server_id, &h.table, h.rows, &session.transaction.gtid).await?;
+                            first_row += count;
+                        }
+                    }
+                    (Some(_), false) => tracing::info!(%xid, "XA transaction rolled back after PREPARE: its rows are not published"),
+                    (None, true) => tracing::error!(
+                        %xid, %at,
+                        "XA COMMIT of a transaction prepared before the position this stream started from: its rows are not \
+                         in the stream. Re-snapshot the tables it changed"
+                    ),
+                    (None, false) => {}
+                }
+                Ok(self.commit(next, session))
+            }
             BinlogEvent::Heartbeat { .. } => Ok(None),
         }
     }
 
-    /// The transaction is whole: a restart may begin at `next` once the broker has everything before it.
-    fn commit(&mut self, next: BinlogPosition, transaction: &mut Transaction) -> BinlogPosition {
-        self.emitter.publisher.mark(next.clone(), transaction.gtid.take());
+    /// The transaction is whole: a restart may begin at `next` once the broker
+    /// has everything before it — unless a prepared XA transaction is still
+    /// open, whose start a restart must see again.
+    fn commit(&mut self, next: BinlogPosition, session: &mut Session) -> Option<BinlogPosition> {
         self.metrics.position(&next);
-        next
+        let gtid = std::mem::take(&mut session.transaction).gtid;
+        if !session.prepared.is_empty() {
+            return None;
+        }
+        self.emitter.publisher.mark(next.clone(), gtid);
+        Some(next)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -177,11 +250,11 @@ impl Stream<'_> {
         server_id: u32,
         table: &Arc<TableSchema>,
         rows: Vec<RowChange>,
-        transaction: &Transaction,
+        gtid: &Option<String>,
     ) -> Result<()> {
         let codec = self.codecs.for_table(table).await?;
         self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
-        let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, at, ts_ms, server_id, &transaction.gtid);
+        let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, at, ts_ms, server_id, gtid);
         for (i, change) in rows.into_iter().enumerate() {
             let i = first_row + i as u32;
             let version = RowVersion::of(&at.file, at.pos, i).map_err(anyhow::Error::msg)?;
@@ -199,7 +272,7 @@ impl Stream<'_> {
     }
 
     /// A DDL statement of a captured database: published on the schema-change topic.
-    async fn ddl(&mut self, at: &BinlogPosition, ts_ms: i64, server_id: u32, database: &str, statement: &str, transaction: &Transaction) -> Result<()> {
+    async fn ddl(&mut self, at: &BinlogPosition, ts_ms: i64, server_id: u32, database: &str, statement: &str, gtid: &Option<String>) -> Result<()> {
         let config = self.config;
         self.metrics.ddl.inc();
         let target = schema_change::ddl_target(statement, database);
@@ -219,7 +292,7 @@ impl Stream<'_> {
             None => None,
         };
         let table_name = target.as_ref().map(|t| t.table.clone()).unwrap_or_default();
-        let source = SourceInfo::streamed(config, database, &table_name, at, ts_ms, server_id, &transaction.gtid);
+        let source = SourceInfo::streamed(config, database, &table_name, at, ts_ms, server_id, gtid);
         let (key, value) = schema_change::event(&source, database, statement, table, now_ms());
         let encoded = self.codecs.schema_change(&key, &value).await?;
         let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;

@@ -26,6 +26,8 @@ pub struct MariaGtid {
     pub server_id: u32,
     pub sequence: u64,
     pub standalone: bool,
+    /// `FL_PREPARED_XA`: the transaction is the prepared part of an XA transaction (its `XA START`).
+    pub xa_prepared: bool,
 }
 
 impl MariaGtid {
@@ -49,6 +51,7 @@ pub fn classify(kind: u8, server_id: u32, data: &[u8]) -> Result<MariaEvent, Str
                 server_id,
                 sequence,
                 standalone: flags & 0x01 != 0,
+                xa_prepared: flags & 0x40 != 0,
             }))
         }
         ANNOTATE_ROWS | BINLOG_CHECKPOINT | GTID_LIST => Ok(MariaEvent::Skip),
@@ -77,7 +80,8 @@ mod tests {
                 domain: 7,
                 server_id: 3,
                 sequence: 42,
-                standalone: true
+                standalone: true,
+                xa_prepared: false
             })
         );
         assert_eq!(classify(GTID, 3, &data).map(|e| matches!(e, MariaEvent::Gtid(g) if g.text() == "7-3-42")), Ok(true));

@@ -6,11 +6,18 @@
 //! is announced by [`BinlogEvent::Begin`] at the position a reader must
 //! restart from to see it whole, and closed by [`BinlogEvent::Commit`] with
 //! the position of the next one. Event types that would hide rows
-//! (encrypted or compressed binlogs) stop the reader with an error.
+//! (encrypted or MariaDB-compressed binlogs) stop the reader with an error.
+//!
+//! XA transactions are announced as the server writes them: the prepared
+//! part begins like any transaction (MySQL's `XA START` query, MariaDB's
+//! GTID flag) and ends with [`BinlogEvent::XaPrepare`]; its outcome comes
+//! later, as its own transaction, in [`BinlogEvent::XaEnd`]. The stream
+//! publishes an XA transaction's rows only when it commits.
 
 pub mod mariadb;
 pub mod rotate;
 pub mod rows;
+pub mod xa;
 
 use crate::envelope::Op;
 use crate::position::BinlogPosition;
@@ -35,8 +42,23 @@ pub struct RowChange {
 
 #[derive(Debug)]
 pub enum BinlogEvent {
-    /// A transaction (or a standalone statement) begins at `at`.
-    Begin { at: BinlogPosition, gtid: Option<String> },
+    /// A transaction (or a standalone statement) begins at `at`; `xa`: it is
+    /// the prepared part of an XA transaction (its rows wait for `XaEnd`).
+    Begin { at: BinlogPosition, gtid: Option<String>, xa: bool },
+    /// MySQL's `XA START` inside the transaction just begun: it is an XA transaction.
+    XaStart,
+    /// The prepared part of XA transaction `xid` is complete (`one_phase`: it
+    /// also committed, `XA COMMIT … ONE PHASE`); the next transaction starts at `next`.
+    XaPrepare { xid: String, one_phase: bool, next: BinlogPosition },
+    /// `XA COMMIT` (`commit`) or `XA ROLLBACK` of a prepared transaction, at `at`.
+    XaEnd {
+        xid: String,
+        commit: bool,
+        at: BinlogPosition,
+        next: BinlogPosition,
+        ts_ms: i64,
+        server_id: u32,
+    },
     /// The rows of one rows event, starting at `at`; `first_row` is the
     /// index of its first row among the rows that share `at` (the events of
     /// one compressed transaction payload all start where the payload does).
@@ -189,7 +211,11 @@ impl BinlogReader {
             match mariadb::classify(header.event_type_raw(), server_id, event.data()).map_err(fatal)? {
                 MariaEvent::Gtid(gtid) => {
                     self.in_transaction = !gtid.standalone;
-                    return Ok(Some(BinlogEvent::Begin { at, gtid: Some(gtid.text()) }));
+                    return Ok(Some(BinlogEvent::Begin {
+                        at,
+                        gtid: Some(gtid.text()),
+                        xa: gtid.xa_prepared,
+                    }));
                 }
                 MariaEvent::Skip => continue,
                 MariaEvent::NotMaria => {}
@@ -221,6 +247,7 @@ impl BinlogReader {
                     return Ok(Some(BinlogEvent::Begin {
                         at,
                         gtid: Some(format!("{sid}:{}", gtid.gno())),
+                        xa: false,
                     }));
                 }
                 EventData::QueryEvent(query) => {
@@ -229,7 +256,7 @@ impl BinlogReader {
                     if trimmed.eq_ignore_ascii_case("BEGIN") {
                         if !self.in_transaction {
                             self.in_transaction = true;
-                            return Ok(Some(BinlogEvent::Begin { at, gtid: None }));
+                            return Ok(Some(BinlogEvent::Begin { at, gtid: None, xa: false }));
                         }
                         continue;
                     }
@@ -241,6 +268,25 @@ impl BinlogReader {
                     // that survived a ROLLBACK TO SAVEPOINT.
                     if self.in_transaction && is_savepoint_statement(trimmed) {
                         continue;
+                    }
+                    match xa::statement(trimmed) {
+                        Some(xa::Statement::Start) => {
+                            self.in_transaction = true;
+                            return Ok(Some(BinlogEvent::XaStart));
+                        }
+                        Some(xa::Statement::End) => continue,
+                        Some(xa::Statement::Finish { xid, commit }) => {
+                            self.in_transaction = false;
+                            return Ok(Some(BinlogEvent::XaEnd {
+                                xid,
+                                commit,
+                                at,
+                                next: self.here(end),
+                                ts_ms,
+                                server_id,
+                            }));
+                        }
+                        None => {}
                     }
                     // Anything else in a query event is a statement: DDL (row-based
                     // logging writes DML as rows). Its transaction ends with it.
@@ -256,6 +302,11 @@ impl BinlogReader {
                     }));
                 }
                 EventData::XidEvent(_) => return Ok(Some(self.commit(end))),
+                EventData::XaPrepareLogEvent(body) => {
+                    let (xid, one_phase) = xa::prepared(&body).map_err(fatal)?;
+                    let BinlogEvent::Commit { next } = self.commit(end) else { unreachable!("commit returns Commit") };
+                    return Ok(Some(BinlogEvent::XaPrepare { xid, one_phase, next }));
+                }
                 EventData::HeartbeatEvent => return Ok(Some(BinlogEvent::Heartbeat { at: self.here(end) })),
                 EventData::RowsEvent(rows) => {
                     let Some((table, layout)) = self.shape(rows.table_id()).map_err(fatal)? else { continue };

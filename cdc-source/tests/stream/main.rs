@@ -8,3 +8,4 @@ mod keys;
 mod resume;
 mod snapshot;
 mod types;
+mod xa;
