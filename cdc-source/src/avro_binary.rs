@@ -50,6 +50,16 @@ pub fn value(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
                 value(out, field)?;
             }
         }
+        // One block with every item, then the empty block that ends the array.
+        Value::Array(items) => {
+            if !items.is_empty() {
+                long(out, items.len() as i64);
+                for item in items {
+                    value(out, item)?;
+                }
+            }
+            long(out, 0);
+        }
         other => return Err(format!("no direct Avro encoding for {other:?}")),
     }
     Ok(())

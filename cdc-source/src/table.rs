@@ -10,7 +10,7 @@
 //! with [`TableSchema::from_catalog`].
 
 use mysql_common::binlog::events::{OptionalMetaExtractor, OptionalMetadataField, TableMapEvent};
-use mysql_common::constants::ColumnType;
+use mysql_common::constants::{ColumnType, GeometryType};
 use serde_json::{Value as Json, json};
 
 /// What a column holds, with the parameters its Debezium mapping needs.
@@ -36,6 +36,11 @@ pub enum ColumnKind {
     Enum { values: Vec<String> },
     Set { values: Vec<String> },
     Bit { bits: u16 },
+    /// GEOMETRY and its subtypes (MySQL's internal format: 4-byte SRID + WKB);
+    /// `point`: a POINT column (Debezium's `Point` struct, else `Geometry`).
+    Geometry { point: bool },
+    /// MySQL 9's VECTOR: little-endian float32s (Debezium's `FloatVector`).
+    Vector,
 }
 
 /// The charsets whose bytes we turn into text; anything else is read as UTF-8
@@ -112,7 +117,11 @@ pub enum SchemaError {
 
 impl TableSchema {
     /// The shape of the table this table map describes, from its own metadata.
-    pub fn from_table_map(tme: &TableMapEvent<'_>) -> Result<Self, SchemaError> {
+    ///
+    /// `mariadb`: MariaDB's COLUMN_CHARSET metadata has a slot for every
+    /// GEOMETRY column too (MySQL's has not), so a text column after a
+    /// geometry column would otherwise read the geometry's charset.
+    pub fn from_table_map(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, SchemaError> {
         let database = tme.database_name().into_owned();
         let table = tme.table_name().into_owned();
         let fail = |reason: String| SchemaError::Unreadable {
@@ -131,8 +140,14 @@ impl TableSchema {
             return Err(SchemaError::NoColumnNames { database, table });
         }
         let mut enums_and_sets = Vec::new();
+        let mut geometry_types = Vec::new();
         for field in tme.iter_optional_meta() {
             match field.map_err(|e| fail(e.to_string()))? {
+                OptionalMetadataField::GeometryType(types) => {
+                    for t in types.iter_geometry_types() {
+                        geometry_types.push(t.map_err(|e| fail(e.to_string()))?);
+                    }
+                }
                 OptionalMetadataField::EnumStrValue(values) => {
                     for v in values.iter_values() {
                         let v = v.map_err(|e| fail(e.to_string()))?;
@@ -155,6 +170,7 @@ impl TableSchema {
         let mut charsets = meta.iter_charset();
         let mut enum_charsets = meta.iter_enum_and_set_charset();
         let has_charsets = meta.iter_charset().next().is_some();
+        let mut geometry_types = geometry_types.into_iter();
 
         let mut columns = Vec::with_capacity(count);
         for (i, name) in names.into_iter().enumerate() {
@@ -166,6 +182,9 @@ impl TableSchema {
             let unsigned = column_type.is_numeric_type() && signedness.next().unwrap_or(false);
             let collation = if column_type.is_character_type() {
                 charsets.next().transpose().map_err(|e| fail(e.to_string()))?
+            } else if mariadb && column_type == ColumnType::MYSQL_TYPE_GEOMETRY {
+                let _ = charsets.next();
+                None
             } else if column_type.is_enum_or_set_type() {
                 let _ = enum_charsets.next();
                 None
@@ -195,7 +214,10 @@ impl TableSchema {
                     Some(charset) => ColumnKind::Text { charset },
                     None => ColumnKind::Binary { len: string_length(raw) },
                 },
-                ColumnType::MYSQL_TYPE_GEOMETRY => ColumnKind::Bytes,
+                ColumnType::MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry {
+                    point: geometry_types.next() == Some(GeometryType::GEOM_POINT),
+                },
+                ColumnType::MYSQL_TYPE_VECTOR => ColumnKind::Vector,
                 ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => ColumnKind::Date,
                 ColumnType::MYSQL_TYPE_TIME => ColumnKind::Time { fsp: 0 },
                 ColumnType::MYSQL_TYPE_TIME2 => ColumnKind::Time { fsp: raw.first().copied().unwrap_or(0) },
@@ -276,9 +298,11 @@ impl TableSchema {
                 "binary" => ColumnKind::Binary {
                     len: c.octet_length.unwrap_or(0) as usize,
                 },
-                "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "geometry" | "point" | "linestring" | "polygon" => {
-                    ColumnKind::Bytes
-                }
+                "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ColumnKind::Bytes,
+                "point" => ColumnKind::Geometry { point: true },
+                "geometry" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection"
+                | "geomcollection" => ColumnKind::Geometry { point: false },
+                "vector" => ColumnKind::Vector,
                 "date" => ColumnKind::Date,
                 "time" => ColumnKind::Time { fsp },
                 "datetime" => ColumnKind::DateTime { fsp },
@@ -323,14 +347,16 @@ impl TableSchema {
         if self.primary_key.is_empty() {
             return None;
         }
-        let fields: Vec<Json> = self.primary_key.iter().map(|&i| field_json(&self.columns[i])).collect();
+        let mut named = NamedTypes::default();
+        let fields: Vec<Json> = self.primary_key.iter().map(|&i| field_json(&self.columns[i], &mut named)).collect();
         Some(json!({"type": "record", "name": "Key", "namespace": self.namespace(prefix), "fields": fields}))
     }
 
     /// Debezium's `Envelope` record: before/after rows, source, op, ts_ms, transaction.
     pub fn envelope_schema(&self, prefix: &str) -> Json {
         let ns = self.namespace(prefix);
-        let fields: Vec<Json> = self.columns.iter().map(field_json).collect();
+        let mut named = NamedTypes::default();
+        let fields: Vec<Json> = self.columns.iter().map(|c| field_json(c, &mut named)).collect();
         json!({
             "type": "record", "name": "Envelope", "namespace": ns,
             "connect.name": format!("{ns}.Envelope"),
@@ -364,8 +390,8 @@ impl TableSchema {
 /// Every field has a default — null, or the type's zero value for NOT NULL
 /// columns — so a column added by DDL is a backward-compatible schema change
 /// whatever its nullability (readers of the new version can read old records).
-fn field_json(column: &Column) -> Json {
-    let ty = avro_type(&column.kind);
+fn field_json(column: &Column, named: &mut NamedTypes) -> Json {
+    let ty = named.avro_type(&column.kind);
     if column.nullable {
         json!({"name": column.field, "type": ["null", ty], "default": null})
     } else {
@@ -373,19 +399,49 @@ fn field_json(column: &Column) -> Json {
     }
 }
 
+/// The default of a NOT NULL field: the type's zero value.
 fn zero_value(kind: &ColumnKind) -> Json {
-    match avro_type(kind).get("type").unwrap_or(&avro_type(kind)).as_str() {
-        Some("int" | "long") => json!(0),
-        Some("float" | "double") => json!(0.0),
-        Some("boolean") => json!(false),
-        _ => json!(""), // string, bytes (and decimal bytes): empty
+    match kind {
+        ColumnKind::Geometry { point: false } => json!({"wkb": "", "srid": null}),
+        ColumnKind::Geometry { point: true } => json!({"x": 0.0, "y": 0.0, "wkb": null, "srid": null}),
+        ColumnKind::Vector => json!([]),
+        _ => {
+            let ty = avro_type(kind);
+            match ty.get("type").unwrap_or(&ty).as_str() {
+                Some("int" | "long") => json!(0),
+                Some("float" | "double") => json!(0.0),
+                Some("boolean") => json!(false),
+                _ => json!(""), // string, bytes (and decimal bytes): empty
+            }
+        }
     }
 }
+
+/// Avro names a record type once per schema; later fields refer to it by name.
+#[derive(Default)]
+struct NamedTypes(std::collections::HashSet<&'static str>);
+
+impl NamedTypes {
+    fn avro_type(&mut self, kind: &ColumnKind) -> Json {
+        let ty = avro_type(kind);
+        match ty.get("connect.name").and_then(Json::as_str) {
+            Some(name) if ty.get("type") == Some(&json!("record")) => {
+                let name: &'static str = if name.ends_with("Point") { POINT } else { GEOMETRY };
+                if self.0.insert(name) { ty } else { json!(name) }
+            }
+            _ => ty,
+        }
+    }
+}
+
+const GEOMETRY: &str = "io.debezium.data.geometry.Geometry";
+const POINT: &str = "io.debezium.data.geometry.Point";
 
 /// Debezium's default mapping, as Avro (see docs/ARCHITECTURE.md, "Type mapping").
 pub fn avro_type(kind: &ColumnKind) -> Json {
     let named = |base: &str, connect: &str| json!({"type": base, "connect.name": connect});
     let logical = |base: &str, logical: &str| json!({"type": base, "logicalType": logical});
+    let optional = |ty: &str| json!(["null", ty]);
     match kind {
         ColumnKind::Integer { bytes: 4, unsigned: true } | ColumnKind::Integer { bytes: 8, .. } => json!("long"),
         ColumnKind::Integer { .. } => json!("int"),
@@ -407,6 +463,25 @@ pub fn avro_type(kind: &ColumnKind) -> Json {
         ColumnKind::Set { .. } => named("string", "io.debezium.data.EnumSet"),
         ColumnKind::Bit { bits: 1 } => json!("boolean"),
         ColumnKind::Bit { .. } => named("bytes", "io.debezium.data.Bits"),
+        ColumnKind::Geometry { point: false } => json!({
+            "type": "record", "name": "Geometry", "namespace": "io.debezium.data.geometry",
+            "connect.name": GEOMETRY, "connect.version": 1,
+            "fields": [
+                {"name": "wkb", "type": "bytes"},
+                {"name": "srid", "type": optional("int"), "default": null}
+            ]
+        }),
+        ColumnKind::Geometry { point: true } => json!({
+            "type": "record", "name": "Point", "namespace": "io.debezium.data.geometry",
+            "connect.name": POINT, "connect.version": 1,
+            "fields": [
+                {"name": "x", "type": "double"},
+                {"name": "y", "type": "double"},
+                {"name": "wkb", "type": optional("bytes"), "default": null},
+                {"name": "srid", "type": optional("int"), "default": null}
+            ]
+        }),
+        ColumnKind::Vector => json!({"type": "array", "items": "float", "connect.name": "io.debezium.data.FloatVector", "connect.version": 1}),
     }
 }
 

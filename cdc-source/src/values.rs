@@ -129,11 +129,53 @@ fn convert(kind: &ColumnKind, value: &BinlogValue<'_>, origin: Origin) -> Result
             }
             Value::String(members.join(","))
         }
+        (ColumnKind::Geometry { point }, MyValue::Bytes(bytes)) => geometry(*point, bytes)?,
+        (ColumnKind::Vector, MyValue::Bytes(bytes)) => {
+            if bytes.len() % 4 != 0 {
+                return Err(format!("VECTOR value of {} bytes is not a whole number of float32s", bytes.len()));
+            }
+            Value::Array(bytes.chunks_exact(4).map(|c| Value::Float(f32::from_le_bytes(c.try_into().expect("4 bytes")))).collect())
+        }
         (ColumnKind::Bit { bits: 1 }, MyValue::Bytes(bytes)) => Value::Boolean(bytes.iter().any(|b| *b != 0)),
         // Debezium's `Bits`: the bytes in little-endian order; the binlog has them big-endian.
         (ColumnKind::Bit { .. }, MyValue::Bytes(bytes)) => Value::Bytes(bytes.iter().rev().copied().collect()),
         _ => return Err(unexpected()),
     })
+}
+
+/// MySQL's geometry bytes (SRID, 4 bytes little-endian, then WKB) as
+/// Debezium's `Geometry {wkb, srid}` — or, for a POINT column, `Point {x, y,
+/// wkb, srid}`. SRID 0 (none) is null, as Debezium has it.
+fn geometry(point: bool, bytes: &[u8]) -> Result<Value, String> {
+    let (srid, wkb) = bytes.split_first_chunk::<4>().ok_or_else(|| format!("geometry value of {} bytes has no SRID", bytes.len()))?;
+    let srid = match i32::from_le_bytes(*srid) {
+        0 => Value::Union(0, Box::new(Value::Null)),
+        srid => Value::Union(1, Box::new(Value::Int(srid))),
+    };
+    if !point {
+        return Ok(Value::Record(vec![("wkb".into(), Value::Bytes(wkb.to_vec())), ("srid".into(), srid)]));
+    }
+    // WKB point: byte order, type 1, x, y.
+    let (x, y) = match wkb {
+        [order @ (0 | 1), rest @ ..] if rest.len() == 20 => {
+            let read = |b: &[u8]| {
+                let b: [u8; 8] = b.try_into().expect("8 bytes");
+                if *order == 1 { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }
+            };
+            let kind = if *order == 1 { u32::from_le_bytes(rest[..4].try_into().expect("4")) } else { u32::from_be_bytes(rest[..4].try_into().expect("4")) };
+            if kind != 1 {
+                return Err(format!("POINT column holds WKB type {kind}"));
+            }
+            (read(&rest[4..12]), read(&rest[12..20]))
+        }
+        _ => return Err(format!("POINT column holds {} bytes of WKB, not a 2D point", wkb.len())),
+    };
+    Ok(Value::Record(vec![
+        ("x".into(), Value::Double(x)),
+        ("y".into(), Value::Double(y)),
+        ("wkb".into(), Value::Union(1, Box::new(Value::Bytes(wkb.to_vec())))),
+        ("srid".into(), srid),
+    ]))
 }
 
 /// A DATE/DATETIME with month or day 0, or a TIMESTAMP at 0 (MySQL's zero value).

@@ -55,12 +55,16 @@ impl ConnectJsonWriter {
     }
 }
 
-/// The Connect schema equivalent to an Avro schema.
+/// The Connect schema equivalent to an Avro schema. A record referred to by
+/// name (Debezium's `after` refers to the `Value` record `before` defines) is
+/// written out in full each time: a Connect struct schema always lists its
+/// fields (`JsonConverter` rejects a struct without them).
 pub fn connect_schema(schema: &Schema) -> Json {
-    convert(schema, false)
+    let names = apache_avro::schema::ResolvedSchema::try_from(schema).map(|r| r.get_names().clone()).unwrap_or_default();
+    convert(schema, false, &names)
 }
 
-fn convert(schema: &Schema, optional: bool) -> Json {
+fn convert(schema: &Schema, optional: bool, names: &apache_avro::schema::NamesRef<'_>) -> Json {
     let simple = |t: &str| json!({ "type": t, "optional": optional });
     let named = |t: &str, name: &str| json!({ "type": t, "optional": optional, "name": name, "version": 1 });
     match schema {
@@ -84,15 +88,15 @@ fn convert(schema: &Schema, optional: bool) -> Json {
             "type": "bytes", "optional": optional, "name": "org.apache.kafka.connect.data.Decimal", "version": 1,
             "parameters": { "scale": d.scale.to_string(), "connect.decimal.precision": d.precision.to_string() }
         }),
-        Schema::Array(a) => json!({ "type": "array", "optional": optional, "items": convert(&a.items, false) }),
+        Schema::Array(a) => json!({ "type": "array", "optional": optional, "items": convert(&a.items, false, names) }),
         Schema::Map(m) => json!({
             "type": "map", "optional": optional,
-            "keys": { "type": "string", "optional": false }, "values": convert(&m.types, false)
+            "keys": { "type": "string", "optional": false }, "values": convert(&m.types, false, names)
         }),
         Schema::Union(u) => {
             let non_null: Vec<&Schema> = u.variants().iter().filter(|s| **s != Schema::Null).collect();
             match non_null.as_slice() {
-                [only] => convert(only, true),
+                [only] => convert(only, true, names),
                 // Connect has no general unions; Debezium never emits them. Describe as a string.
                 _ => simple("string"),
             }
@@ -102,12 +106,15 @@ fn convert(schema: &Schema, optional: bool) -> Json {
             "optional": optional,
             "name": r.name.fullname(None),
             "fields": r.fields.iter().map(|f| {
-                let mut field = convert(&f.schema, false);
+                let mut field = convert(&f.schema, false, names);
                 field["field"] = json!(f.name);
                 field
             }).collect::<Vec<_>>(),
         }),
-        Schema::Ref { name } => named("struct", &name.fullname(None)),
+        Schema::Ref { name } => match names.get(name) {
+            Some(defined) => convert(defined, optional, names),
+            None => named("struct", &name.fullname(None)),
+        },
     }
 }
 

@@ -34,11 +34,12 @@ impl Pipeline {
 
     /// A pipeline that also captures `extra_tables`, its sink closing batches after `batch_wait_ms`.
     pub fn with_tables(stack: &Stack, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64) -> Self {
-        Self::on_server(stack, &stack.mysql, prefix, extra_tables, batch_wait_ms)
+        Self::on_server(stack, &stack.mysql, prefix, extra_tables, batch_wait_ms, "avro")
     }
 
-    /// The same, capturing `server` (MySQL or MariaDB).
-    pub fn on_server(stack: &Stack, server: &DbServer, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64) -> Self {
+    /// The same, capturing `server` (MySQL or MariaDB), the change topics in
+    /// `format` (`avro`: Glue Avro; `json`: Kafka Connect JSON, read so by the sink too).
+    pub fn on_server(stack: &Stack, server: &DbServer, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64, format: &str) -> Self {
         let name = unique_name(prefix);
         let database = name.clone();
         let clicks_topic = format!("{name}_clicks");
@@ -65,6 +66,7 @@ server_id = {server_id}
 include_databases = ["{database}"]
 topic_partitions = 2
 heartbeat_interval_ms = 1000
+format = "{format}"
 
 [offsets]
 flush_interval_ms = 200
@@ -97,6 +99,7 @@ group_id = "{name}"
 topics = [{topics}]
 batch_max_rows = 2000
 batch_max_wait_ms = {batch_wait_ms}
+format = "{format}"
 # tansu 0.6 answers fetches from mid-batch offsets with the next batch (or nothing).
 recover_skipped_offsets = true
 

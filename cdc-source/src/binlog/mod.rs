@@ -124,6 +124,8 @@ pub struct BinlogReader {
     in_transaction: bool,
     /// The server's binlog events end with a CRC32 (`binlog_checksum`).
     checksums: bool,
+    /// The server is MariaDB (its table maps differ in details).
+    mariadb: bool,
     /// Inside a TRANSACTION_PAYLOAD (`binlog_transaction_compression`): its events follow it.
     payload: Option<Payload>,
 }
@@ -166,6 +168,7 @@ impl BinlogReader {
             filter,
             in_transaction: false,
             checksums,
+            mariadb,
             payload: None,
         })
     }
@@ -374,7 +377,7 @@ impl BinlogReader {
         }
         let shape = if self.filter.captures(&tme.database_name(), &tme.table_name()) {
             Some((
-                Arc::new(TableSchema::from_table_map(tme).map_err(|e| e.to_string())?),
+                Arc::new(TableSchema::from_table_map(tme, self.mariadb).map_err(|e| e.to_string())?),
                 Arc::new(RowLayout::of(tme)?),
             ))
         } else {

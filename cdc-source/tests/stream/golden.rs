@@ -23,6 +23,29 @@ fn masked(mut payload: Json) -> Json {
     payload
 }
 
+/// Kafka Connect's JsonConverter rules for a schema: a type; a struct lists
+/// its fields (each named by "field"); an array has items; a map keys and values.
+fn assert_connect_schema(schema: &Json, path: &str) {
+    let kind = schema["type"].as_str().unwrap_or_else(|| panic!("{path}: no type in {schema}"));
+    assert!(schema.get("optional").is_none_or(Json::is_boolean), "{path}: optional must be boolean");
+    match kind {
+        "struct" => {
+            let fields = schema["fields"].as_array().unwrap_or_else(|| panic!("{path}: struct without fields: {schema}"));
+            for field in fields {
+                let name = field["field"].as_str().unwrap_or_else(|| panic!("{path}: field without a name"));
+                assert_connect_schema(field, &format!("{path}.{name}"));
+            }
+        }
+        "array" => assert_connect_schema(&schema["items"], &format!("{path}[]")),
+        "map" => {
+            assert_connect_schema(&schema["keys"], &format!("{path}.keys"));
+            assert_connect_schema(&schema["values"], &format!("{path}.values"));
+        }
+        "int8" | "int16" | "int32" | "int64" | "float" | "double" | "boolean" | "string" | "bytes" => {}
+        other => panic!("{path}: {other} is not a Connect type"),
+    }
+}
+
 fn keys(value: &Json) -> Vec<&str> {
     value.as_object().unwrap().keys().map(String::as_str).collect()
 }
@@ -86,7 +109,13 @@ async fn json_events_match_debeziums_documented_layout(flavor: Flavor) {
                 {"type": "string", "optional": true, "field": "email"}
             ])
         );
+        // `after` refers to `before`'s record in Avro; in Connect JSON it lists its fields too.
+        assert_eq!(schema["fields"][1]["fields"], schema["fields"][0]["fields"]);
+        assert_connect_schema(schema, "value");
+        // Our own Connect JSON reader (the sink's) takes the record back.
+        shared::connect_json::ConnectJsonReader::default().read(record.3.as_ref().unwrap()).unwrap();
         let key = json(&record.2);
+        assert_connect_schema(&key["schema"], "key");
         assert_eq!(key["payload"], json!({"id": 1004}));
         assert_eq!(key["schema"]["name"], format!("{namespace}.Key"));
     }

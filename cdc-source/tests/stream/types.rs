@@ -275,3 +275,86 @@ async fn zero_dates_negative_times_json_and_transaction_control(flavor: Flavor) 
         }
     }
 }
+
+integration_tests::on_both_flavors!(geometry_and_vector_columns);
+
+/// Every geometry type as Debezium maps it — POINT to `io.debezium.data.geometry.Point`
+/// {x, y, wkb, srid}, the others to `Geometry` {wkb, srid}, the WKB without
+/// MySQL's SRID prefix and SRID 0 as null — plus MySQL 9's VECTOR as a float
+/// array, through snapshot and binlog. A text column after the geometry
+/// columns stays text (MariaDB's table maps give geometry columns a charset slot).
+async fn geometry_and_vector_columns(flavor: Flavor) {
+    let stack = Stack::get();
+    let setup = SourceSetup::new("geo", flavor);
+    let mut conn = setup.conn().await;
+    create_database(&mut conn, &setup).await;
+    conn.query_drop(format!("USE `{}`", setup.database)).await.unwrap();
+    let vector = flavor == Flavor::MySql;
+    let kinds = ["POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON", "GEOMETRYCOLLECTION", "GEOMETRY"];
+    let columns: Vec<String> = kinds.iter().map(|k| format!("g_{} {k}", k.to_lowercase())).collect();
+    conn.query_drop(format!(
+        "CREATE TABLE geo (id INT PRIMARY KEY, {}, g_srid GEOMETRY, after_geo VARCHAR(20) CHARACTER SET latin1{})",
+        columns.join(", "),
+        if vector { ", v VECTOR(3)" } else { "" }
+    ))
+    .await
+    .unwrap();
+    let values = [
+        "POINT(1 2)",
+        "LINESTRING(0 0,1 1,2 1)",
+        "POLYGON((0 0,4 0,4 4,0 4,0 0))",
+        "MULTIPOINT(1 1,2 2)",
+        "MULTILINESTRING((0 0,1 1),(2 2,3 3))",
+        "MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((2 2,3 2,3 3,2 2)))",
+        "GEOMETRYCOLLECTION(POINT(1 1),LINESTRING(0 0,1 1))",
+        "POINT(5 6)",
+    ];
+    let insert = |id: i32| {
+        let geometries: Vec<String> = values.iter().map(|v| format!("ST_GeomFromText('{v}')")).collect();
+        format!(
+            "INSERT INTO geo VALUES ({id}, {}, ST_GeomFromText('POINT(7 8)', 3857), 'café'{})",
+            geometries.join(", "),
+            if vector { ", STRING_TO_VECTOR('[1.5,2,-3]')" } else { "" }
+        )
+    };
+    conn.query_drop(insert(1)).await.unwrap();
+    // What the server says the WKB is (no SRID prefix).
+    let mut wkb = Vec::new();
+    for kind in kinds.iter().map(|k| format!("g_{}", k.to_lowercase())).chain(["g_srid".to_string()]) {
+        let bytes: Vec<u8> = conn.query_first(format!("SELECT ST_AsBinary({kind}) FROM geo WHERE id = 1")).await.unwrap().unwrap();
+        wkb.push((kind, bytes));
+    }
+
+    let log = setup.database.clone();
+    let source = start_source(&setup.config_file(stack), &log);
+    wait_for_offsets(&setup, Duration::from_secs(60)).await;
+    conn.query_drop(insert(2)).await.unwrap();
+    let records = read_topic(stack, &setup.topic("geo"), 2, Duration::from_secs(60)).await;
+    stop_source(source);
+    assert_eq!(records.len(), 2, "log:\n{}", log_of(&log));
+    let null = || Value::Union(0, Box::new(Value::Null));
+    for record in &records {
+        let fields = row_fields(record, "after");
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1.clone();
+        let op = record.field("op");
+        for (name, bytes) in &wkb {
+            let srid = if name == "g_srid" { some(Value::Int(3857)) } else { null() };
+            let expected = if name == "g_point" {
+                some(Value::Record(vec![
+                    ("x".into(), Value::Double(1.0)),
+                    ("y".into(), Value::Double(2.0)),
+                    ("wkb".into(), some(Value::Bytes(bytes.clone()))),
+                    ("srid".into(), srid),
+                ]))
+            } else {
+                some(Value::Record(vec![("wkb".into(), Value::Bytes(bytes.clone())), ("srid".into(), srid)]))
+            };
+            assert_eq!(field(name), expected, "{name} (op {op:?})");
+        }
+        assert_eq!(field("after_geo"), some(Value::String("café".into())), "op {op:?}");
+        if vector {
+            assert_eq!(field("v"), some(Value::Array(vec![Value::Float(1.5), Value::Float(2.0), Value::Float(-3.0)])), "op {op:?}");
+        }
+    }
+    assert_eq!(records[0].value_schema, records[1].value_schema, "snapshot and binlog give one schema version");
+}
