@@ -138,6 +138,18 @@ pub enum OffsetStoreKind {
     File,
 }
 
+/// How the start-up read-back knows it has read a partition to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadbackUntil {
+    /// Up to the partition's end offset as the broker reports it (Kafka, MSK).
+    #[default]
+    EndOffset,
+    /// Until the partitions stay silent for 1.5 s: only for test brokers whose
+    /// end offsets are wrong (tansu answers 1 for every partition). Never in production.
+    QuietPeriod,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetsConfig {
@@ -152,6 +164,9 @@ pub struct OffsetsConfig {
     /// How often the acknowledged position is stored.
     #[serde(default = "default_flush_ms")]
     pub flush_interval_ms: u64,
+    /// How the read-back of the source's topics at start knows a partition is read to its end.
+    #[serde(default)]
+    pub readback_until: ReadbackUntil,
 }
 
 impl Default for OffsetsConfig {
@@ -161,6 +176,7 @@ impl Default for OffsetsConfig {
             topic: None,
             file: default_offsets_file(),
             flush_interval_ms: default_flush_ms(),
+            readback_until: ReadbackUntil::default(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub struct KafkaOffsets {
     pub producer: FutureProducer<KafkaContext>,
     pub topic: String,
     pub key: String,
+    pub readback_until: crate::config::ReadbackUntil,
 }
 
 impl OffsetStore {
@@ -49,7 +50,7 @@ impl OffsetStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e).with_context(|| format!("reading offsets from {}", path.display())),
             },
-            OffsetStore::Kafka(k) => crate::recovery::last_value(&k.config, k.context.clone(), k.topic.clone(), k.key.clone()).await?,
+            OffsetStore::Kafka(k) => crate::recovery::last_value(&k.config, k.context.clone(), k.topic.clone(), k.key.clone(), k.readback_until).await?,
         };
         bytes
             .map(|b| serde_json::from_slice(&b).context("stored offsets are not valid JSON; inspect or delete them to start over"))

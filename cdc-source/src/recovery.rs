@@ -8,11 +8,15 @@
 //! that partition's mark is already in Kafka and is skipped; everything above
 //! it is not, and is sent.
 //!
-//! It starts each partition at `high watermark - 1` — reading the last record
-//! on Kafka and MSK — and reads on until the partition has been quiet for a
-//! while, which stays correct on brokers whose watermarks are wrong (tansu 0.6
-//! answers 1: it then reads the whole partition).
+//! It starts each partition at `high watermark - 1` — the last record on Kafka
+//! and MSK — and stops when every partition has been read up to its high
+//! watermark ([`ReadbackUntil::EndOffset`]). For test brokers whose watermarks
+//! are wrong (tansu answers 1 for every partition) the configured fallback,
+//! [`ReadbackUntil::QuietPeriod`], reads on until the partitions have been
+//! silent for a while (it then reads each partition from its start). A failed
+//! poll fails the read-back: starting on a partial picture would resend.
 
+use crate::config::ReadbackUntil;
 use crate::publisher::{POSITION_HEADER, RecordOrder, parse_position};
 use anyhow::{Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -28,18 +32,18 @@ const QUIET: Duration = Duration::from_millis(1500);
 pub type Marks = HashMap<(String, i32), RecordOrder>;
 
 /// The highest order written to each partition of `topics` that exist (others are absent).
-pub async fn last_written(config: &KafkaConfig, context: KafkaContext, topics: Vec<String>) -> Result<Marks> {
+pub async fn last_written(config: &KafkaConfig, context: KafkaContext, topics: Vec<String>, until: ReadbackUntil) -> Result<Marks> {
     let config = config.clone();
-    tokio::task::spawn_blocking(move || read_tails(&config, context, &topics)).await.context("read-back task")?
+    tokio::task::spawn_blocking(move || read_tails(&config, context, &topics, until)).await.context("read-back task")?
 }
 
 /// The value of the last record keyed `key` in `topic` (the offsets topic,
 /// which sources with different keys may share), if any.
-pub async fn last_value(config: &KafkaConfig, context: KafkaContext, topic: String, key: String) -> Result<Option<Vec<u8>>> {
+pub async fn last_value(config: &KafkaConfig, context: KafkaContext, topic: String, key: String, until: ReadbackUntil) -> Result<Option<Vec<u8>>> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
         let mut last = None;
-        scan(&config, context, &[topic], |_, _, message| {
+        scan(&config, context, &[topic], until, |_, _, message| {
             if message.key() == Some(key.as_bytes()) {
                 last = message.payload().map(<[u8]>::to_vec);
             }
@@ -50,9 +54,9 @@ pub async fn last_value(config: &KafkaConfig, context: KafkaContext, topic: Stri
     .context("read-back task")?
 }
 
-fn read_tails(config: &KafkaConfig, context: KafkaContext, topics: &[String]) -> Result<Marks> {
+fn read_tails(config: &KafkaConfig, context: KafkaContext, topics: &[String], until: ReadbackUntil) -> Result<Marks> {
     let mut marks = Marks::new();
-    scan(config, context, topics, |topic, partition, message| {
+    scan(config, context, topics, until, |topic, partition, message| {
         let order = message
             .headers()
             .and_then(|h| h.iter().find(|h| h.key == POSITION_HEADER).and_then(|h| h.value))
@@ -70,6 +74,7 @@ fn scan(
     config: &KafkaConfig,
     context: KafkaContext,
     topics: &[String],
+    until: ReadbackUntil,
     mut each: impl FnMut(&str, i32, &rdkafka::message::BorrowedMessage<'_>),
 ) -> Result<()> {
     let group = format!("cdc-source-readback-{}", std::process::id());
@@ -83,12 +88,17 @@ fn scan(
     let consumer: BaseConsumer<KafkaContext> = client.create_with_context(context).context("creating the read-back consumer")?;
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(30)).context("reading topic metadata")?;
     let mut assignment = TopicPartitionList::new();
+    let mut remaining = Remaining::default();
     for topic in metadata.topics().iter().filter(|t| topics.iter().any(|w| w == t.name())) {
         for partition in topic.partitions() {
-            let (_, high) = consumer
+            let (low, high) = consumer
                 .fetch_watermarks(topic.name(), partition.id(), Duration::from_secs(30))
                 .with_context(|| format!("reading the end of {}[{}]", topic.name(), partition.id()))?;
+            if until == ReadbackUntil::EndOffset && high <= low {
+                continue; // empty: nothing to read
+            }
             assignment.add_partition_offset(topic.name(), partition.id(), Offset::Offset((high - 1).max(0)))?;
+            remaining.expect(topic.name(), partition.id(), high);
         }
     }
     if assignment.count() == 0 {
@@ -96,16 +106,80 @@ fn scan(
     }
     consumer.assign(&assignment).context("assigning partitions for read-back")?;
     let mut last_seen = Instant::now();
-    while last_seen.elapsed() < QUIET {
+    let deadline = Instant::now() + READBACK_LIMIT;
+    loop {
+        let done = match until {
+            ReadbackUntil::EndOffset => remaining.is_empty(),
+            ReadbackUntil::QuietPeriod => last_seen.elapsed() >= QUIET,
+        };
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "read-back of the source's topics did not reach the end of {} within {READBACK_LIMIT:?} \
+                 (if the broker reports wrong end offsets, set offsets.readback_until = \"quiet_period\")",
+                remaining.describe()
+            );
+        }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 last_seen = Instant::now();
+                remaining.read(message.topic(), message.partition(), message.offset());
                 each(message.topic(), message.partition(), &message);
             }
-            Some(Err(e)) => tracing::warn!("read-back: {e}"),
+            Some(Err(e)) => return Err(anyhow::anyhow!("read-back of the source's topics failed: {e}")),
             None => {}
         }
     }
     drop(assignment);
     Ok(())
+}
+
+/// Longest a read-back may take before the source gives up and says why.
+const READBACK_LIMIT: Duration = Duration::from_secs(300);
+
+/// Partitions not yet read up to their end offset (exclusive).
+#[derive(Default)]
+struct Remaining(HashMap<(String, i32), i64>);
+
+impl Remaining {
+    fn expect(&mut self, topic: &str, partition: i32, end: i64) {
+        self.0.insert((topic.to_string(), partition), end);
+    }
+
+    fn read(&mut self, topic: &str, partition: i32, offset: i64) {
+        let key = (topic.to_string(), partition);
+        if self.0.get(&key).is_some_and(|end| offset + 1 >= *end) {
+            self.0.remove(&key);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        let mut names: Vec<String> = self.0.keys().map(|(t, p)| format!("{t}[{p}]")).collect();
+        names.sort();
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_done_when_its_last_offset_is_read() {
+        let mut remaining = Remaining::default();
+        remaining.expect("t", 0, 10);
+        remaining.expect("t", 1, 1);
+        remaining.read("t", 0, 8);
+        assert!(!remaining.is_empty());
+        assert_eq!(remaining.describe(), "t[0], t[1]");
+        remaining.read("t", 1, 0);
+        remaining.read("t", 0, 9);
+        assert!(remaining.is_empty());
+    }
 }

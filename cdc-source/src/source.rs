@@ -63,6 +63,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 producer: producer.clone(),
                 topic,
                 key: config.capture.topic_prefix.clone(),
+                readback_until: config.offsets.readback_until,
             }))
         }
     };
@@ -82,7 +83,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             .filter(|t| (t.starts_with(&prefix) || *t == config.capture.topic_prefix) && *t != offsets_topic)
             .collect()
     };
-    let marks = recovery::last_written(&config.kafka, context.clone(), topics).await?;
+    let marks = recovery::last_written(&config.kafka, context.clone(), topics, config.offsets.readback_until).await?;
     tracing::info!(partitions = marks.len(), "read back the last record of each partition");
     let mut emitter = Emitter::new(config, context.clone(), producer.clone(), marks, metrics.clone())?;
 
