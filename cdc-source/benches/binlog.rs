@@ -161,7 +161,7 @@ async fn rust_pass(
     registry: Arc<GlueSchemaCache>,
     mut publisher: Option<Publisher>,
 ) -> f64 {
-    let mut codecs = Codecs::new(capture.clone(), Some(registry));
+    let mut codecs = Codecs::new(capture.clone(), Some(registry), shared::retry::RetryPolicy::default());
     let conn = server.conn().await;
     let filter: Arc<dyn TableFilter> = Arc::new(OnlyTable(database.to_string()));
     let mut reader = BinlogReader::start(conn, capture.server_id, from, Duration::from_secs(1), filter).await.unwrap();

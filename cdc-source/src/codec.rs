@@ -13,6 +13,7 @@ use apache_avro::types::Value;
 use mysql_common::binlog::value::BinlogValue;
 use shared::connect_json::{ConnectJsonWriter, payload};
 use crate::avro_binary;
+use shared::retry::{Gave, RetryPolicy};
 use shared::glue::{Compression, GlueAvroEncoder, GlueSchemaCache, RegisteredSchema, RegistrationOptions, wire};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -197,16 +198,19 @@ pub struct Codecs {
     by_shape: HashMap<TableSchema, Rc<TableCodec>>,
     /// Encoders of the fixed-schema topics (schema changes, heartbeats), by topic.
     fixed: HashMap<String, (Encoder, Encoder)>,
+    /// A registry that is unreachable (not one that refuses) is retried with backoff.
+    retry: RetryPolicy,
 }
 
 impl Codecs {
-    pub fn new(capture: CaptureConfig, registry: Option<Arc<GlueSchemaCache>>) -> Self {
+    pub fn new(capture: CaptureConfig, registry: Option<Arc<GlueSchemaCache>>, retry: RetryPolicy) -> Self {
         Self {
             capture,
             registry,
             options: RegistrationOptions::default(),
             by_shape: HashMap::new(),
             fixed: HashMap::new(),
+            retry,
         }
     }
 
@@ -308,9 +312,12 @@ impl Codecs {
     }
 
     async fn register(&self, registry: &GlueSchemaCache, name: &str, schema: &serde_json::Value) -> Result<GlueAvroEncoder<'static>> {
-        let registered: Arc<RegisteredSchema> = registry
-            .register(name, &schema.to_string(), &self.options)
+        let text = schema.to_string();
+        let registered: Arc<RegisteredSchema> = self
+            .retry
+            .run(&format!("registering schema {name}"), || registry.register(name, &text, &self.options), |e| e.is_transient())
             .await
+            .map_err(Gave::into_inner)
             .with_context(|| format!("registering schema {name}"))?;
         // One leak per table shape over the life of the process: the encoder borrows its schema.
         let registered: &'static RegisteredSchema = Box::leak(Box::new(RegisteredSchema::clone(&registered)));

@@ -19,6 +19,8 @@ pub struct SourceMetrics {
     pub reconnects: IntCounter,
     pub skipped: IntCounter,
     pub ddl: IntCounter,
+    /// Retries of transient failures (registry, catalog connections).
+    pub retries: IntCounter,
     last_turn_ms: AtomicI64,
 }
 
@@ -52,6 +54,7 @@ impl Default for SourceMetrics {
             reconnects: counter("cdc_source_reconnects_total", "Reconnections to the MySQL server"),
             skipped: counter("cdc_source_records_skipped_total", "Records not sent again because their partition already had them"),
             ddl: counter("cdc_source_ddl_total", "DDL statements seen"),
+            retries: counter("cdc_source_retries_total", "Retries of transient failures (Glue registry, catalog connections)"),
             registry,
             last_turn_ms: AtomicI64::new(crate::envelope::now_ms()),
         }

@@ -19,6 +19,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use shared::glue::{GlueRegistry, GlueSchemaCache};
 use shared::kafka::{ClientRole, KafkaContext, ensure_topic_with};
 use shared::mysql::MysqlConnector;
+use shared::retry::{Gave, RetryPolicy};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -32,7 +33,15 @@ impl crate::binlog::TableFilter for crate::config::CaptureConfig {
 /// Runs the source until `shutdown` is set (or, with `snapshot.mode = initial_only`, until the snapshot is done).
 pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<SourceMetrics>) -> Result<()> {
     let mysql = MysqlConnector::new(&config.mysql)?;
-    let mut conn = mysql.connect().await?;
+    let retry = RetryPolicy {
+        retries: metrics.retries.clone(),
+        shutdown: shutdown.clone(),
+    };
+    // A server that is down (or restarting) is waited for; one that refuses us is an error now.
+    let mut conn = retry
+        .run(&format!("connecting to MySQL at {}", mysql.endpoint()), || mysql.connect(), |e| e.is_transient())
+        .await
+        .map_err(Gave::into_inner)?;
     let facts = check_server(&mut conn, config.capture.server_id).await?;
     tracing::info!(server = %facts.version, "server checks passed");
 
@@ -48,7 +57,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     if let Some(registry) = &registry {
         registry.registry().ensure_registry().await.context("creating or finding the Glue registry")?;
     }
-    let mut codecs = Codecs::new(config.capture.clone(), registry);
+    let mut codecs = Codecs::new(config.capture.clone(), registry, retry.clone());
 
     let offsets = match config.offsets.store {
         OffsetStoreKind::File => OffsetStore::File(config.offsets.file.clone()),
@@ -108,6 +117,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         emitter: &mut emitter,
         offsets: &offsets,
         metrics: &metrics,
+        retry: &retry,
     }
     .run(from, stored, &shutdown)
     .await

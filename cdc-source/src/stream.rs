@@ -24,6 +24,7 @@ use crate::table::TableSchema;
 use crate::values::Origin;
 use anyhow::{Context, Result};
 use shared::mysql::MysqlConnector;
+use shared::retry::{Gave, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,7 @@ pub struct Stream<'a> {
     pub emitter: &'a mut Emitter,
     pub offsets: &'a OffsetStore,
     pub metrics: &'a Arc<SourceMetrics>,
+    pub retry: &'a RetryPolicy,
 }
 
 /// The transaction being read: what its events share.
@@ -286,8 +288,18 @@ impl Stream<'_> {
         tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
         let table = match &target {
             Some(t) => {
-                let mut catalog = self.mysql.connect().await.context("connecting to read information_schema")?;
-                Some((t, schema_change::describe(&mut catalog, &t.database, &t.table).await?))
+                let mysql = self.mysql;
+                let describe = || async move {
+                    let mut catalog = mysql.connect().await.map_err(CatalogError::Connect)?;
+                    schema_change::describe(&mut catalog, &t.database, &t.table).await.map_err(CatalogError::Query)
+                };
+                let described = self
+                    .retry
+                    .run(&format!("reading the catalog of `{}`.`{}`", t.database, t.table), describe, CatalogError::is_transient)
+                    .await
+                    .map_err(Gave::into_inner)
+                    .context("reading information_schema for the schema change")?;
+                Some((t, described))
             }
             None => None,
         };
@@ -318,6 +330,24 @@ impl SourceInfo {
             pos: at.pos,
             row: 0,
             thread: None,
+        }
+    }
+}
+
+/// A failed catalog read: connecting, or the query.
+#[derive(Debug, thiserror::Error)]
+enum CatalogError {
+    #[error(transparent)]
+    Connect(shared::mysql::ConnectError),
+    #[error("{0}")]
+    Query(mysql_async::Error),
+}
+
+impl CatalogError {
+    fn is_transient(&self) -> bool {
+        match self {
+            CatalogError::Connect(e) => e.is_transient(),
+            CatalogError::Query(e) => matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)),
         }
     }
 }

@@ -16,7 +16,7 @@ use ingest_sink::config::{Delivery, ErrorsTolerance};
 use ingest_sink::decode::RecordDecoder;
 use ingest_sink::exactly_once::OffsetRange;
 use ingest_sink::metrics::SinkMetrics;
-use ingest_sink::retry::RetryPolicy;
+use shared::retry::RetryPolicy;
 use ingest_sink::state::redis::RedisStateStore;
 use ingest_sink::state::{PartitionKey, StateStore};
 use integration_tests::{Stack, TEST_REGISTRY, unique_name};

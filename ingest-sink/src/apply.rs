@@ -21,7 +21,7 @@ use crate::dlq::{DeadKind, DeadLetterQueue};
 use crate::exactly_once::{Classification, InvalidBatch, OffsetRange, PartitionState, Phase, Step, plan};
 use crate::faults;
 use crate::metrics::SinkMetrics;
-use crate::retry::{Gave, RetryPolicy};
+use shared::retry::{Gave, RetryPolicy};
 use crate::state::{Fence, PartitionKey, StateError, StateStore};
 use clickhouse::Client;
 use shared::glue::{DecodeError, Decoded};

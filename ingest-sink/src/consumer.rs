@@ -19,7 +19,7 @@ use crate::config::{Delivery, OffsetReset, SinkConfig, StateStoreKind};
 use crate::decode::RecordDecoder;
 use crate::dlq::DeadLetterQueue;
 use crate::exactly_once::{OffsetRange, Phase};
-use crate::retry::RetryPolicy;
+use shared::retry::RetryPolicy;
 use crate::state::keepermap::KeeperMapStateStore;
 use crate::state::memory::MemoryStateStore;
 use crate::state::redis::RedisStateStore;
@@ -150,7 +150,7 @@ impl SinkContext {
                     .retry
                     .run(&format!("loading state of {key}"), || self.store.load(&key), StateError::is_transient)
                     .await?;
-                Ok::<_, crate::retry::Gave<StateError>>((fence, state))
+                Ok::<_, shared::retry::Gave<StateError>>((fence, state))
             });
             match taken {
                 Ok((fence, state)) => {

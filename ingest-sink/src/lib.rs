@@ -4,7 +4,7 @@
 //! * [`exactly_once`]: the pure batch classification; [`apply`]: its effects;
 //! * [`state`]: the state stores (Redis, KeeperMap, memory) with fencing;
 //! * [`clickhouse`]: column mapping, RowBinary, deduplicated inserts;
-//! * [`decode`]: Glue Avro or Connect JSON values; [`dlq`]: the dead-letter queue; [`retry`]: backoff; [`faults`]: crash points for tests.
+//! * [`decode`]: Glue Avro or Connect JSON values; [`dlq`]: the dead-letter queue; [`faults`]: crash points for tests.
 
 pub mod apply;
 pub mod batch;
@@ -16,5 +16,4 @@ pub mod dlq;
 pub mod exactly_once;
 pub mod faults;
 pub mod metrics;
-pub mod retry;
 pub mod state;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use ingest_sink::metrics::SinkMetrics;
 use ingest_sink::config::{ENV_PREFIX, SinkConfig};
 use ingest_sink::consumer;
-use ingest_sink::retry::RetryPolicy;
+use shared::retry::RetryPolicy;
 use ingest_sink::state::PartitionKey;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use shared::config::{ConfigArgs, load_or_exit, render};

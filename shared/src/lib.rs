@@ -9,6 +9,7 @@
 //! * [`kafka`]: Kafka/MSK client configuration and context.
 //! * [`connect_json`]: the Kafka Connect JSON converter shape, for debugging and interop.
 //! * [`mysql`]: connections to MySQL/MariaDB with the configured TLS mode.
+//! * [`retry`]: retrying what failed for a transient reason, with capped backoff.
 //! * [`row_version`]: the ordering version of a MySQL change (binlog coordinates).
 
 pub mod config;
@@ -17,6 +18,7 @@ pub mod glue;
 pub mod kafka;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+pub mod retry;
 pub mod row_version;
 pub mod secret;
 pub mod telemetry;

@@ -14,7 +14,7 @@ const CAP: Duration = Duration::from_secs(30);
 /// Shared by every retry loop of the process.
 #[derive(Clone)]
 pub struct RetryPolicy {
-    /// Counts every retry (exported as `ingest_sink_retries_total`).
+    /// Counts every retry (exported by each service, e.g. `ingest_sink_retries_total`).
     pub retries: prometheus::IntCounter,
     pub shutdown: Arc<AtomicBool>,
 }
@@ -35,6 +35,15 @@ pub enum Gave<E> {
     Up(E),
     /// Shutdown was requested while waiting to retry.
     Shutdown(E),
+}
+
+impl<E> Gave<E> {
+    /// The last error, whichever way the retries ended.
+    pub fn into_inner(self) -> E {
+        match self {
+            Gave::Up(e) | Gave::Shutdown(e) => e,
+        }
+    }
 }
 
 impl RetryPolicy {
