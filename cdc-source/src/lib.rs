@@ -12,6 +12,7 @@ pub mod codec;
 pub mod config;
 pub mod emitter;
 pub mod envelope;
+pub mod gtid;
 pub mod metrics;
 pub mod offsets;
 pub mod position;

@@ -22,6 +22,10 @@ pub struct SourceOffsets {
     /// GTID of the last transaction covered, for operators.
     #[serde(default)]
     pub gtid: Option<String>,
+    /// Every GTID before `position` (MySQL: the executed set `uuid:1-N,…`;
+    /// MariaDB: the GTID position), checked against the server's purged set at start.
+    #[serde(default)]
+    pub gtid_set: Option<String>,
     /// The initial snapshot is complete (else it is redone on start).
     pub snapshot_done: bool,
 }

@@ -10,7 +10,7 @@
 //! from it never skips an unacknowledged event. A failed delivery stops the
 //! source (it restarts from the stored offset and skips what Kafka already has).
 
-use crate::position::BinlogPosition;
+use crate::offsets::SourceOffsets;
 use anyhow::{Context, Result, bail};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ThreadedProducer};
@@ -109,8 +109,8 @@ pub struct Publisher {
     producer: ThreadedProducer<KafkaContext>,
     acks: Arc<Acknowledgements>,
     /// (records sent before the mark, resume position, GTID)
-    marks: VecDeque<(u64, BinlogPosition, Option<String>)>,
-    acknowledged: Option<(BinlogPosition, Option<String>)>,
+    marks: VecDeque<(u64, SourceOffsets)>,
+    acknowledged: Option<SourceOffsets>,
     sent: u64,
 }
 
@@ -190,20 +190,20 @@ impl Publisher {
         Ok(())
     }
 
-    /// A transaction ended: once all records so far are acknowledged, `next` is safe to resume from.
-    pub fn mark(&mut self, next: BinlogPosition, gtid: Option<String>) {
-        self.marks.push_back((self.sent, next, gtid));
+    /// A transaction ended: once all records so far are acknowledged, `offsets` (its end) are safe to resume from.
+    pub fn mark(&mut self, offsets: SourceOffsets) {
+        self.marks.push_back((self.sent, offsets));
     }
 
     /// Moves the acknowledged position past every mark whose records are all acknowledged.
     pub fn settle(&mut self) -> Result<()> {
         self.check()?;
-        while let Some((before, _, _)) = self.marks.front() {
+        while let Some((before, _)) = self.marks.front() {
             if !self.acks.covers(*before) {
                 break;
             }
-            let (_, next, gtid) = self.marks.pop_front().expect("front exists");
-            self.acknowledged = Some((next, gtid));
+            let (_, offsets) = self.marks.pop_front().expect("front exists");
+            self.acknowledged = Some(offsets);
         }
         Ok(())
     }
@@ -222,7 +222,7 @@ impl Publisher {
     }
 
     /// The latest position before which every record is acknowledged.
-    pub fn acknowledged(&self) -> Option<&(BinlogPosition, Option<String>)> {
+    pub fn acknowledged(&self) -> Option<&SourceOffsets> {
         self.acknowledged.as_ref()
     }
 

@@ -20,6 +20,7 @@ use crate::envelope::{SnapshotMarker, SourceInfo};
 use crate::position::{BinlogPosition, RowVersion};
 use crate::emitter::Emitter;
 use crate::offsets::{OffsetStore, SourceOffsets};
+use crate::server_sql::{BinlogStatus, binlog_status};
 use crate::table::{CatalogColumn, TableSchema};
 use crate::values::Origin;
 use anyhow::{Context, Result, bail};
@@ -28,7 +29,8 @@ use mysql_async::{Conn, Row};
 use std::time::Duration;
 use mysql_common::binlog::value::BinlogValue;
 
-/// Takes the snapshot, waits for the broker to acknowledge it, stores the position to stream from.
+/// Takes the snapshot, waits for the broker to acknowledge it, stores the
+/// offsets to stream from (the snapshot point and, on MySQL, its GTID set).
 pub async fn take(
     conn: &mut Conn,
     flavor: Flavor,
@@ -36,22 +38,22 @@ pub async fn take(
     codecs: &mut Codecs,
     emitter: &mut Emitter,
     offsets: &OffsetStore,
-) -> Result<BinlogPosition> {
-    let position = run(conn, flavor, &config.capture, &config.snapshot, codecs, emitter).await?;
+) -> Result<SourceOffsets> {
+    let point = run(conn, flavor, &config.capture, &config.snapshot, codecs, emitter).await?;
     emitter.publisher.flush(Duration::from_secs(300)).await?;
-    offsets
-        .store(&SourceOffsets {
-            position: position.clone(),
-            gtid: None,
-            snapshot_done: true,
-        })
-        .await?;
-    tracing::info!(%position, "snapshot complete");
-    Ok(position)
+    let taken = SourceOffsets {
+        position: point.position,
+        gtid: None,
+        gtid_set: point.gtid_set,
+        snapshot_done: true,
+    };
+    offsets.store(&taken).await?;
+    tracing::info!(position = %taken.position, gtid_set = ?taken.gtid_set, "snapshot complete");
+    Ok(taken)
 }
 
-/// Reads every captured table and hands its rows to `sink`; returns the position to stream from.
-pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogPosition> {
+/// Reads every captured table and hands its rows to `sink`; returns the point to stream from.
+pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogStatus> {
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
     conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
     let tables: Vec<(String, String)> = conn
@@ -63,20 +65,26 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
         (SnapshotLocking::Auto, Flavor::MySql) => Some(SnapshotLocking::Global),
         (explicit, _) => Some(explicit),
     };
-    let (position, table_locks) = match locking {
+    let (point, table_locks) = match locking {
         None => {
             conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
             let file: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_file'").await?;
             let pos: Option<(String, String)> = conn.query_first("SHOW STATUS LIKE 'binlog_snapshot_position'").await?;
             match (file, pos) {
-                (Some((_, file)), Some((_, pos))) => (BinlogPosition { file, pos: pos.parse()? }, false),
+                (Some((_, file)), Some((_, pos))) => (
+                    BinlogStatus {
+                        position: BinlogPosition { file, pos: pos.parse()? },
+                        gtid_set: None,
+                    },
+                    false,
+                ),
                 _ => bail!("the server did not report binlog_snapshot_file/position"),
             }
         }
         Some(SnapshotLocking::Global) | Some(SnapshotLocking::Auto) => match conn.query_drop("FLUSH TABLES WITH READ LOCK").await {
             Ok(()) => {
                 let opened = conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await;
-                let status = master_status(conn).await;
+                let status = binlog_status(conn).await;
                 conn.query_drop("UNLOCK TABLES").await?;
                 opened?;
                 (status?, false)
@@ -89,7 +97,8 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
         },
         Some(SnapshotLocking::Tables) => (lock_tables(conn, &tables).await?, true),
     };
-    tracing::info!(%position, table_locks, "snapshot point taken");
+    tracing::info!(position = %point.position, table_locks, "snapshot point taken");
+    let position = point.position.clone();
     let version = RowVersion::of(&position.file, position.pos, 0).map_err(anyhow::Error::msg)?;
 
     let mut shapes = Vec::new();
@@ -177,7 +186,7 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
         emitter.snapshot_row(&held, row, &source, version).await?;
     }
     conn.query_drop(if table_locks { "UNLOCK TABLES" } else { "COMMIT" }).await?;
-    Ok(position)
+    Ok(point)
 }
 
 /// The binlog position now (see [`crate::server_sql::binlog_status`]).
@@ -185,15 +194,15 @@ pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
     Ok(crate::server_sql::binlog_status(conn).await?.position)
 }
 
-/// Read-locks the captured tables (held until the snapshot ends) and returns the position.
-async fn lock_tables(conn: &mut Conn, tables: &[(String, String)]) -> Result<BinlogPosition> {
+/// Read-locks the captured tables (held until the snapshot ends) and returns the point.
+async fn lock_tables(conn: &mut Conn, tables: &[(String, String)]) -> Result<BinlogStatus> {
     if !tables.is_empty() {
         let list: Vec<String> = tables.iter().map(|(d, t)| format!("{}.{} READ", quote(d), quote(t))).collect();
         conn.query_drop(format!("LOCK TABLES {}", list.join(", ")))
             .await
             .context("locking the captured tables for the snapshot (needs the LOCK TABLES privilege)")?;
     }
-    master_status(conn).await
+    binlog_status(conn).await
 }
 
 /// The table's shape from `information_schema`.

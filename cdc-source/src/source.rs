@@ -11,7 +11,7 @@ use crate::codec::Codecs;
 use crate::config::{OffsetStoreKind, OutputFormat, SnapshotMode, SourceConfig};
 use crate::emitter::Emitter;
 use crate::metrics::SourceMetrics;
-use crate::offsets::{KafkaOffsets, OffsetStore};
+use crate::offsets::{KafkaOffsets, OffsetStore, SourceOffsets};
 use crate::recovery;
 use crate::stream::Stream;
 use anyhow::{Context, Result};
@@ -96,15 +96,26 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     tracing::info!(partitions = marks.len(), "read back the last record of each partition");
     let mut emitter = Emitter::new(config, context.clone(), producer.clone(), marks, metrics.clone())?;
 
-    let from = match (&stored, config.snapshot.mode) {
-        (Some(o), _) if o.snapshot_done => o.position.clone(),
-        (_, SnapshotMode::NoData) => crate::snapshot::master_status(&mut conn).await?,
+    let start = match (&stored, config.snapshot.mode) {
+        (Some(o), _) if o.snapshot_done && !purged_past(&mut conn, o).await? => o.clone(),
+        (Some(o), mode) if o.snapshot_done && mode != SnapshotMode::WhenNeeded => {
+            return Err(crate::binlog::ReadError::Purged(o.position.clone()).into());
+        }
+        (None, SnapshotMode::NoData) => {
+            let now = crate::server_sql::binlog_status(&mut conn).await?;
+            SourceOffsets {
+                position: now.position,
+                gtid: None,
+                gtid_set: now.gtid_set,
+                snapshot_done: true,
+            }
+        }
         _ => {
-            let position = crate::snapshot::take(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
+            let taken = crate::snapshot::take(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
             if config.snapshot.mode == SnapshotMode::InitialOnly {
                 return Ok(());
             }
-            position
+            taken
         }
     };
     drop(conn);
@@ -119,6 +130,27 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         metrics: &metrics,
         retry: &retry,
     }
-    .run(from, stored, &shutdown)
+    .run(start, stored, &shutdown)
     .await
+}
+
+/// MySQL: whether the server has purged transactions the stored GTID set does
+/// not cover — the stored position would stream past a gap (the server was
+/// restored from a backup, or another server answers at this address).
+async fn purged_past(conn: &mut mysql_async::Conn, stored: &SourceOffsets) -> Result<bool> {
+    use mysql_async::prelude::Queryable;
+    let Some(set) = stored.gtid_set.as_deref().filter(|s| crate::gtid::GtidSet::parse(s).is_ok_and(|g| g.is_mysql())) else {
+        return Ok(false);
+    };
+    let covered: Option<i64> = conn.exec_first("SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, ?)", (set,)).await?;
+    if covered == Some(0) {
+        let purged: Option<String> = conn.query_first("SELECT @@GLOBAL.gtid_purged").await?;
+        tracing::error!(
+            stored = set,
+            server_purged = purged.as_deref().unwrap_or(""),
+            "the server has purged transactions the source has not read (its gtid_purged is not within the stored GTID set)"
+        );
+        return Ok(true);
+    }
+    Ok(false)
 }

@@ -15,6 +15,7 @@ use crate::codec::Codecs;
 use crate::config::{SnapshotMode, SourceConfig};
 use crate::emitter::Emitter;
 use crate::envelope::{SnapshotMarker, SourceInfo, now_ms};
+use crate::gtid::GtidSet;
 use crate::metrics::SourceMetrics;
 use crate::offsets::{OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion};
@@ -82,8 +83,13 @@ struct Session {
 }
 
 impl Stream<'_> {
-    /// Streams from `from` until `shutdown` is set, then waits for the broker and stores the final offset.
-    pub async fn run(&mut self, mut from: BinlogPosition, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+    /// Streams from `start` until `shutdown` is set, then waits for the broker and stores the final offset.
+    pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+        let mut from = start.position;
+        let mut covered = match start.gtid_set.as_deref() {
+            Some(text) => GtidSet::parse(text).map_err(|e| anyhow::anyhow!("stored offsets: {e}"))?,
+            None => GtidSet::default(),
+        };
         let config = self.config;
         let flush_every = Duration::from_millis(config.offsets.flush_interval_ms);
         let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
@@ -126,7 +132,7 @@ impl Stream<'_> {
                                 heard = Instant::now();
                                 self.metrics.turned();
                                 backoff = Duration::from_millis(200);
-                                if let Some(next) = self.apply(event, &mut session).await? {
+                                if let Some(next) = self.apply(event, &mut session, &mut covered).await? {
                                     from = next;
                                 }
                             }
@@ -158,7 +164,9 @@ impl Stream<'_> {
                 ReadError::Purged(at) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
                     tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
                     let mut conn = self.mysql.connect().await?;
-                    from = crate::snapshot::take(&mut conn, self.flavor, config, self.codecs, self.emitter, self.offsets).await?;
+                    let taken = crate::snapshot::take(&mut conn, self.flavor, config, self.codecs, self.emitter, self.offsets).await?;
+                    covered = GtidSet::parse(taken.gtid_set.as_deref().unwrap_or_default()).unwrap_or_default();
+                    from = taken.position;
                 }
                 e => return Err(e.into()),
             }
@@ -171,7 +179,7 @@ impl Stream<'_> {
     }
 
     /// One event; returns the position a restart may resume from when the event ends a transaction.
-    async fn apply(&mut self, event: BinlogEvent, session: &mut Session) -> Result<Option<BinlogPosition>> {
+    async fn apply(&mut self, event: BinlogEvent, session: &mut Session, covered: &mut GtidSet) -> Result<Option<BinlogPosition>> {
         match event {
             BinlogEvent::Begin { gtid, xa, .. } => {
                 session.transaction = Transaction { gtid, held: xa.then(Vec::new) };
@@ -190,9 +198,9 @@ impl Stream<'_> {
             }
             BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
                 self.ddl(&at, ts_ms, server_id, &database, &statement, &session.transaction.gtid).await?;
-                Ok(self.commit(next, session))
+                Ok(self.commit(next, session, covered))
             }
-            BinlogEvent::Commit { next } => Ok(self.commit(next, session)),
+            BinlogEvent::Commit { next } => Ok(self.commit(next, session, covered)),
             BinlogEvent::XaPrepare { xid, one_phase, next } => {
                 let held = session.transaction.held.take().unwrap_or_default();
                 if one_phase {
@@ -204,7 +212,7 @@ impl Stream<'_> {
                     tracing::debug!(%xid, "XA transaction prepared; its rows wait for XA COMMIT");
                     session.prepared.insert(xid, held);
                 }
-                Ok(self.commit(next, session))
+                Ok(self.commit(next, session, covered))
             }
             BinlogEvent::XaEnd { xid, commit, at, next, ts_ms, server_id } => {
                 match (session.prepared.remove(&xid), commit) {
@@ -224,7 +232,7 @@ impl Stream<'_> {
                     ),
                     (None, false) => {}
                 }
-                Ok(self.commit(next, session))
+                Ok(self.commit(next, session, covered))
             }
             BinlogEvent::Heartbeat { .. } => Ok(None),
         }
@@ -233,13 +241,23 @@ impl Stream<'_> {
     /// The transaction is whole: a restart may begin at `next` once the broker
     /// has everything before it — unless a prepared XA transaction is still
     /// open, whose start a restart must see again.
-    fn commit(&mut self, next: BinlogPosition, session: &mut Session) -> Option<BinlogPosition> {
+    fn commit(&mut self, next: BinlogPosition, session: &mut Session, covered: &mut GtidSet) -> Option<BinlogPosition> {
         self.metrics.position(&next);
         let gtid = std::mem::take(&mut session.transaction).gtid;
+        if let Some(g) = &gtid
+            && let Err(e) = covered.add(g)
+        {
+            tracing::warn!("{e}: not added to the stored GTID set");
+        }
         if !session.prepared.is_empty() {
             return None;
         }
-        self.emitter.publisher.mark(next.clone(), gtid);
+        self.emitter.publisher.mark(SourceOffsets {
+            position: next.clone(),
+            gtid,
+            gtid_set: (!covered.is_empty()).then(|| covered.to_string()),
+            snapshot_done: true,
+        });
         Some(next)
     }
 
@@ -354,17 +372,11 @@ impl CatalogError {
 
 /// Stores the publisher's acknowledged position if it moved since `stored`.
 async fn store_acknowledged(publisher: &Publisher, offsets: &OffsetStore, stored: &mut Option<BinlogPosition>) -> Result<()> {
-    if let Some((position, gtid)) = publisher.acknowledged().cloned()
-        && stored.as_ref() != Some(&position)
+    if let Some(acknowledged) = publisher.acknowledged()
+        && stored.as_ref() != Some(&acknowledged.position)
     {
-        offsets
-            .store(&SourceOffsets {
-                position: position.clone(),
-                gtid,
-                snapshot_done: true,
-            })
-            .await?;
-        *stored = Some(position);
+        offsets.store(acknowledged).await?;
+        *stored = Some(acknowledged.position.clone());
     }
     Ok(())
 }

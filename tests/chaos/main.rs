@@ -4,6 +4,7 @@
 //! one after another, and [`SERIAL`] keeps this binary's tests apart too.
 
 mod crash;
+mod gtid;
 mod key_changes;
 mod pipeline;
 mod refusals;
