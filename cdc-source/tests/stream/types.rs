@@ -358,3 +358,40 @@ async fn geometry_and_vector_columns(flavor: Flavor) {
     }
     assert_eq!(records[0].value_schema, records[1].value_schema, "snapshot and binlog give one schema version");
 }
+
+integration_tests::on_both_flavors!(generated_and_invisible_columns);
+
+/// VIRTUAL and STORED generated columns and an INVISIBLE column are captured
+/// with their values, the same through snapshot and binlog (one schema).
+async fn generated_and_invisible_columns(flavor: Flavor) {
+    let stack = Stack::get();
+    let setup = SourceSetup::new("gen", flavor);
+    let mut conn = setup.conn().await;
+    create_database(&mut conn, &setup).await;
+    conn.query_drop(format!("USE `{}`", setup.database)).await.unwrap();
+    conn.query_drop(
+        "CREATE TABLE gen (id INT PRIMARY KEY, a INT NOT NULL, v INT AS (a * 2) VIRTUAL, s INT AS (a + 1) STORED, \
+         hidden VARCHAR(10) INVISIBLE DEFAULT 'h')",
+    )
+    .await
+    .unwrap();
+    conn.query_drop("INSERT INTO gen (id, a, hidden) VALUES (1, 10, 'x')").await.unwrap();
+    let log = setup.database.clone();
+    let source = start_source(&setup.config_file(stack), &log);
+    wait_for_offsets(&setup, Duration::from_secs(60)).await;
+    conn.query_drop("INSERT INTO gen (id, a, hidden) VALUES (2, 20, 'y')").await.unwrap();
+    conn.query_drop("UPDATE gen SET a = 30 WHERE id = 2").await.unwrap();
+    let records = read_topic(stack, &setup.topic("gen"), 3, Duration::from_secs(60)).await;
+    stop_source(source);
+    assert_eq!(records.len(), 3, "log:\n{}", log_of(&log));
+    let expected = [(1, 10, "x"), (2, 20, "y"), (2, 30, "y")];
+    for (record, (id, a, hidden)) in records.iter().zip(expected) {
+        let fields = row_fields(record, "after");
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {fields:?}")).1.clone();
+        assert_eq!(field("id"), Value::Int(id));
+        assert_eq!(field("v"), some(Value::Int(a * 2)), "virtual column (op {:?})", record.field("op"));
+        assert_eq!(field("s"), some(Value::Int(a + 1)), "stored column (op {:?})", record.field("op"));
+        assert_eq!(field("hidden"), some(Value::String(hidden.into())), "invisible column (op {:?})", record.field("op"));
+    }
+    assert_eq!(records[0].value_schema, records[1].value_schema, "one schema version");
+}
