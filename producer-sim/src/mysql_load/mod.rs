@@ -2,7 +2,8 @@
 //! CDC path — new orders (multi-statement transactions), status changes
 //! (primary-key stable updates), multi-row updates, deletes, new customers and
 //! price changes, at a target rate, with a progress line and a summary, and an
-//! optional mid-run DDL (a new nullable column).
+//! optional mid-run DDL (a new nullable column). New orders sometimes add a
+//! line under a savepoint and roll back to it, as applications do.
 //!
 //! Guarantee: every transaction is committed or rolled back whole (deadlocks
 //! are retried); the summary counts only committed ones. A lost connection
@@ -342,6 +343,18 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
             rows += 1;
             let order = tx.last_insert_id().unwrap_or(0);
             ids.orders.fetch_max(order, Ordering::Relaxed);
+            // Now and then a line is added and taken back within the transaction:
+            // a savepoint rolled back, as applications do (nothing of it is committed).
+            if rng.random_bool(0.25) {
+                tx.query_drop("SAVEPOINT offered_gift").await?;
+                tx.exec_drop(
+                    format!("INSERT INTO `{db}`.order_items (order_id, line, product_id, qty, price) VALUES (?, 99, ?, 1, 0)"),
+                    (order, pick(&ids.products, rng)),
+                )
+                .await?;
+                tx.query_drop("ROLLBACK TO SAVEPOINT offered_gift").await?;
+                tx.query_drop("RELEASE SAVEPOINT offered_gift").await?;
+            }
             for line in 1..=lines {
                 let product = pick(&ids.products, rng);
                 let qty = rng.random_range(1..=4);
