@@ -12,7 +12,7 @@
 //!
 //!     cargo bench -p cdc-source --bench binlog     # starts the local stack if needed
 
-use cdc_source::binlog::{BinlogEvent, BinlogReader, TableFilter};
+use cdc_source::binlog::{BinlogEvent, BinlogReader, RowsEvent, TableFilter};
 use cdc_source::codec::Codecs;
 use cdc_source::config::CaptureConfig;
 use cdc_source::envelope::{SnapshotMarker, SourceInfo};
@@ -168,7 +168,7 @@ async fn rust_pass(
     let started = Instant::now();
     let mut rows = 0usize;
     while rows < ROWS {
-        let Some(BinlogEvent::Rows { at, first_row, ts_ms, server_id, table, rows: changes }) = reader.next().await.unwrap() else { continue };
+        let Some(BinlogEvent::Rows(RowsEvent { at, first_row, ts_ms, server_id, table, rows: changes })) = reader.next().await.unwrap() else { continue };
         let codec = codecs.for_table(&table).await.unwrap();
         let mut source = SourceInfo {
             name: capture.topic_prefix.clone(),

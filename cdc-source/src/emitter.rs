@@ -25,6 +25,16 @@ use std::time::Duration;
 pub const NEW_KEY_HEADER: &str = "__debezium.newkey";
 pub const OLD_KEY_HEADER: &str = "__debezium.oldkey";
 
+/// One record to send: where, what, its place in the order and its position header.
+pub(crate) struct Record<'a> {
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub order: RecordOrder,
+    pub position: String,
+    pub extra_headers: &'a [(&'a str, &'a str)],
+}
+
 /// Sends change records, skipping what the partition already holds.
 pub struct Emitter {
     pub(crate) publisher: Publisher,
@@ -77,7 +87,8 @@ impl Emitter {
     /// Sends one record unless its partition already has it. Snapshot rows
     /// all share the snapshot point's order, so they are not compared (a cut
     /// snapshot is redone whole) but still raise the mark.
-    pub(crate) async fn emit(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, order: RecordOrder, position: &str, snapshot: bool, extra_headers: &[(&str, &str)]) -> Result<()> {
+    pub(crate) async fn emit(&mut self, record: Record<'_>, snapshot: bool) -> Result<()> {
+        let Record { topic, key, value, order, position, extra_headers } = record;
         let partitions = self.partitions_of(topic).await?;
         let partition = key.map_or(0, |k| partition_for(k, partitions));
         let mark = (topic.to_string(), partition);
@@ -92,7 +103,7 @@ impl Emitter {
                 partition,
                 key,
                 value,
-                position,
+                position: &position,
                 version: order.version as i64,
                 extra_headers,
             })
@@ -138,12 +149,17 @@ impl Emitter {
         headers: &[(&str, &str)],
     ) -> Result<()> {
         let encoded = codec.encode(op, before, after, source, now_ms())?;
-        let snapshot = op == Op::Read;
-        self.emit(&codec.topic, encoded.key.as_deref(), Some(&encoded.value), order, &order.position(row_position), snapshot, headers)
-            .await?;
+        let record = |value, order: RecordOrder| Record {
+            topic: &codec.topic,
+            key: encoded.key.as_deref(),
+            value,
+            order,
+            position: order.position(row_position),
+            extra_headers: headers,
+        };
+        self.emit(record(Some(&encoded.value), order), op == Op::Read).await?;
         if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
-            let order = RecordOrder { step: Step::Tombstone, ..order };
-            self.emit(&codec.topic, encoded.key.as_deref(), None, order, &order.position(row_position), false, headers).await?;
+            self.emit(record(None, RecordOrder { step: Step::Tombstone, ..order }), false).await?;
         }
         Ok(())
     }

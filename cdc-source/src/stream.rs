@@ -10,10 +10,10 @@
 //! backoff from the last transaction boundary; what the retry re-reads is
 //! skipped by the emitter.
 
-use crate::binlog::{BinlogEvent, BinlogReader, ReadError, RowChange, TableFilter};
+use crate::binlog::{BinlogEvent, BinlogReader, ReadError, RowsEvent, TableFilter};
 use crate::codec::Codecs;
 use crate::config::{SnapshotMode, SourceConfig};
-use crate::emitter::Emitter;
+use crate::emitter::{Emitter, Record};
 use crate::envelope::{SnapshotMarker, SourceInfo, now_ms};
 use crate::gtid::GtidSet;
 use crate::metrics::SourceMetrics;
@@ -21,7 +21,6 @@ use crate::offsets::{OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion};
 use crate::publisher::{Publisher, RecordOrder};
 use crate::schema_change;
-use crate::table::TableSchema;
 use crate::values::Origin;
 use anyhow::{Context, Result};
 use shared::mysql::MysqlConnector;
@@ -54,18 +53,8 @@ pub struct Stream<'a> {
 struct Transaction {
     /// Its GTID (`uuid:n` on MySQL, `domain-server-seq` on MariaDB), if the server has GTIDs.
     gtid: Option<String>,
-    /// The prepared part of an XA transaction: its rows are held, not sent.
-    held: Option<Vec<HeldRows>>,
-}
-
-/// The rows of one rows event of an XA transaction, held until it commits.
-struct HeldRows {
-    at: BinlogPosition,
-    first_row: u32,
-    ts_ms: i64,
-    server_id: u32,
-    table: Arc<TableSchema>,
-    rows: Vec<RowChange>,
+    /// The prepared part of an XA transaction: its rows events are held, not sent.
+    held: Option<Vec<RowsEvent>>,
 }
 
 /// What the stream knows between the events of one connection.
@@ -79,7 +68,7 @@ struct HeldRows {
 struct Session {
     transaction: Transaction,
     /// Prepared XA transactions not yet committed or rolled back, by XID.
-    prepared: HashMap<String, Vec<HeldRows>>,
+    prepared: HashMap<String, Vec<RowsEvent>>,
 }
 
 impl Stream<'_> {
@@ -189,10 +178,10 @@ impl Stream<'_> {
                 session.transaction.held.get_or_insert_with(Vec::new);
                 Ok(None)
             }
-            BinlogEvent::Rows { at, first_row, ts_ms, server_id, table, rows } => {
+            BinlogEvent::Rows(rows) => {
                 match session.transaction.held.as_mut() {
-                    Some(held) => held.push(HeldRows { at, first_row, ts_ms, server_id, table, rows }),
-                    None => self.rows(&at, first_row, ts_ms, server_id, &table, rows, &session.transaction.gtid).await?,
+                    Some(held) => held.push(rows),
+                    None => self.rows(rows, &session.transaction.gtid).await?,
                 }
                 Ok(None)
             }
@@ -205,8 +194,8 @@ impl Stream<'_> {
                 let held = session.transaction.held.take().unwrap_or_default();
                 if one_phase {
                     // Prepared and committed at once: the rows are in commit order where they are.
-                    for h in held {
-                        self.rows(&h.at, h.first_row, h.ts_ms, h.server_id, &h.table, h.rows, &session.transaction.gtid).await?;
+                    for rows in held {
+                        self.rows(rows, &session.transaction.gtid).await?;
                     }
                 } else {
                     tracing::debug!(%xid, "XA transaction prepared; its rows wait for XA COMMIT");
@@ -217,10 +206,18 @@ impl Stream<'_> {
             BinlogEvent::XaEnd { xid, commit, at, next, ts_ms, server_id } => {
                 match (session.prepared.remove(&xid), commit) {
                     (Some(held), true) => {
+                        // Re-placed at the commit, numbered across the transaction.
                         let mut first_row = 0;
-                        for h in held {
-                            let count = h.rows.len() as u32;
-                            self.rows(&at, first_row, ts_ms, server_id, &h.table, h.rows, &session.transaction.gtid).await?;
+                        for rows in held {
+                            let count = rows.rows.len() as u32;
+                            let placed = RowsEvent {
+                                at: at.clone(),
+                                first_row,
+                                ts_ms,
+                                server_id,
+                                ..rows
+                            };
+                            self.rows(placed, &session.transaction.gtid).await?;
                             first_row += count;
                         }
                     }
@@ -261,18 +258,10 @@ impl Stream<'_> {
         Some(next)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn rows(
-        &mut self,
-        at: &BinlogPosition,
-        first_row: u32,
-        ts_ms: i64,
-        server_id: u32,
-        table: &Arc<TableSchema>,
-        rows: Vec<RowChange>,
-        gtid: &Option<String>,
-    ) -> Result<()> {
-        let codec = self.codecs.for_table(table).await?;
+    async fn rows(&mut self, event: RowsEvent, gtid: &Option<String>) -> Result<()> {
+        let RowsEvent { at, first_row, ts_ms, server_id, table, rows } = event;
+        let at = &at;
+        let codec = self.codecs.for_table(&table).await?;
         self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
         let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, at, ts_ms, server_id, gtid);
         for (i, change) in rows.into_iter().enumerate() {
@@ -326,10 +315,15 @@ impl Stream<'_> {
         let (key, value) = schema_change::event(&source, database, statement, table, now_ms());
         let encoded = self.codecs.schema_change(&key, &value).await?;
         let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
-        let topic = config.capture.topic_prefix.clone();
-        self.emitter
-            .emit(&topic, encoded.key.as_deref(), Some(&encoded.value), RecordOrder::change(version.0), &format!("{at}:0"), false, &[])
-            .await
+        let record = Record {
+            topic: &config.capture.topic_prefix,
+            key: encoded.key.as_deref(),
+            value: Some(&encoded.value),
+            order: RecordOrder::change(version.0),
+            position: format!("{at}:0"),
+            extra_headers: &[],
+        };
+        self.emitter.emit(record, false).await
     }
 }
 

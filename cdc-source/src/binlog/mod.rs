@@ -40,6 +40,19 @@ pub struct RowChange {
     pub after: Option<RowImage>,
 }
 
+/// The rows of one rows event, starting at `at`; `first_row` is the index of
+/// its first row among the rows that share `at` (the events of one compressed
+/// transaction payload all start where the payload does).
+#[derive(Debug)]
+pub struct RowsEvent {
+    pub at: BinlogPosition,
+    pub first_row: u32,
+    pub ts_ms: i64,
+    pub server_id: u32,
+    pub table: Arc<TableSchema>,
+    pub rows: Vec<RowChange>,
+}
+
 #[derive(Debug)]
 pub enum BinlogEvent {
     /// A transaction (or a standalone statement) begins at `at`; `xa`: it is
@@ -59,17 +72,8 @@ pub enum BinlogEvent {
         ts_ms: i64,
         server_id: u32,
     },
-    /// The rows of one rows event, starting at `at`; `first_row` is the
-    /// index of its first row among the rows that share `at` (the events of
-    /// one compressed transaction payload all start where the payload does).
-    Rows {
-        at: BinlogPosition,
-        first_row: u32,
-        ts_ms: i64,
-        server_id: u32,
-        table: Arc<TableSchema>,
-        rows: Vec<RowChange>,
-    },
+    /// The rows of one rows event.
+    Rows(RowsEvent),
     /// A DDL statement, run in `database` (may be empty); it is its own
     /// transaction, and the next one starts at `next`.
     Ddl {
@@ -332,14 +336,14 @@ impl BinlogReader {
                         }
                         _ => 0,
                     };
-                    return Ok(Some(BinlogEvent::Rows {
+                    return Ok(Some(BinlogEvent::Rows(RowsEvent {
                         at,
                         first_row,
                         ts_ms,
                         server_id,
                         table,
                         rows: changes,
-                    }));
+                    })));
                 }
                 _ => {}
             }

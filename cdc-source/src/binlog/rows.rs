@@ -79,14 +79,13 @@ impl RowLayout {
                 self.columns.len()
             ));
         }
-        let count = present.iter().filter(|p| **p).count();
+        // Every column is in the image (checked above): the NULL bitmap has a bit per column.
+        let count = self.columns.len();
         let nulls = buf.0.get(..count.div_ceil(8)).ok_or("row image cut short (NULL bitmap)")?.to_vec();
         buf.eat(count.div_ceil(8));
-        let mut values = Vec::with_capacity(self.columns.len());
-        let mut image_index = 0;
+        let mut values = Vec::with_capacity(count);
         for (i, (column_type, meta, unsigned)) in self.columns.iter().enumerate() {
-            let null = nulls[image_index / 8] & (1 << (image_index % 8)) != 0;
-            image_index += 1;
+            let null = nulls[i / 8] & (1 << (i % 8)) != 0;
             if null {
                 values.push(BinlogValue::Value(MyValue::NULL));
             } else if *column_type == ColumnType::MYSQL_TYPE_TIME2 {

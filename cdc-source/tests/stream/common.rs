@@ -135,6 +135,18 @@ pub fn stop_source(child: Child) {
     integration_tests::terminate(child, "cdc-source", Duration::from_secs(60));
 }
 
+/// Waits (up to a minute) for a source that must stop by itself; its exit status.
+pub async fn wait_for_exit(source: &mut Child, log_name: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = source.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the source kept running:\n{}", log_of(log_name));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn kill_source(child: Child, log_name: &str) {
     integration_tests::kill(child, "cdc-source", log_name);
 }

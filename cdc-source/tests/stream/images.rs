@@ -25,14 +25,7 @@ async fn a_minimal_row_image_stops_the_source_with_the_fix(flavor: Flavor) {
     conn.query_drop("SET SESSION binlog_row_image = 'MINIMAL'").await.unwrap();
     conn.query_drop(format!("UPDATE `{}`.events SET n = 1 WHERE id = 1", setup.database)).await.unwrap();
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = source.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "the source kept running:\n{}", log_of(&log));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = wait_for_exit(&mut source, &log).await;
     let text = log_of(&log);
     assert!(!status.success());
     assert!(text.contains("partial row image") && text.contains("binlog_row_image=FULL") && text.contains("events"), "{text}");

@@ -92,14 +92,7 @@ async fn a_position_the_server_no_longer_has_stops_the_source_with_advice(flavor
     .unwrap();
     let log = setup.database.clone();
     let mut source = start_source(&setup.config_file(stack), &log);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = source.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "the source kept running:\n{}", log_of(&log));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = wait_for_exit(&mut source, &log).await;
     let text = log_of(&log);
     assert!(!status.success());
     assert!(text.contains("has no binlog at gone-bin.999999:4") && text.contains("delete the stored offsets"), "{text}");
