@@ -3,6 +3,7 @@
 //! which the other integration tests must never see; cargo runs test binaries
 //! one after another, and [`SERIAL`] keeps this binary's tests apart too.
 
+mod checksums;
 mod crash;
 mod gtid;
 mod key_changes;

@@ -126,8 +126,6 @@ pub struct BinlogReader {
     shapes: HashMap<u64, (Vec<u8>, Option<Shape>)>,
     filter: Arc<dyn TableFilter>,
     in_transaction: bool,
-    /// The server's binlog events end with a CRC32 (`binlog_checksum`).
-    checksums: bool,
     /// The server is MariaDB (its table maps differ in details).
     mariadb: bool,
     /// Inside a TRANSACTION_PAYLOAD (`binlog_transaction_compression`): its events follow it.
@@ -153,8 +151,6 @@ impl BinlogReader {
             // Announce GTID awareness: without it MariaDB hides GTIDs and sends dummy events.
             conn.query_drop("SET @mariadb_slave_capability=4").await.map_err(lost)?;
         }
-        let checksum: Option<String> = conn.query_first("SELECT @@global.binlog_checksum").await.map_err(lost)?;
-        let checksums = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         let nanos = heartbeat.as_nanos().to_string();
         conn.query_drop(format!("SET @master_heartbeat_period={nanos}")).await.map_err(lost)?;
         let stream = conn
@@ -171,7 +167,6 @@ impl BinlogReader {
             shapes: HashMap::new(),
             filter,
             in_transaction: false,
-            checksums,
             mariadb,
             payload: None,
         })
@@ -236,7 +231,7 @@ impl BinlogReader {
                 EventData::RotateEvent(rotate) => {
                     let mut header_bytes = Vec::with_capacity(rotate::HEADER_LEN);
                     mysql_common::proto::MySerialize::serialize(&header, &mut header_bytes);
-                    self.file = rotate_name(&header_bytes, event.data(), self.checksums);
+                    self.file = rotate_name(&header_bytes, event.data());
                     self.pos = rotate.position();
                 }
                 EventData::TransactionPayloadEvent(_) => {

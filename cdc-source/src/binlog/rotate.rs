@@ -2,22 +2,24 @@
 //!
 //! Before the format description, a dump starts with an artificial ROTATE
 //! naming the file. `mysql_common` 0.37 cannot know yet whether events carry
-//! a CRC32, so when one is there it is left on the end of the name. Servers
-//! differ: MariaDB appends the checksum to that event when `binlog_checksum`
-//! is on; MySQL 9.x sends it without one even then. So the trailing four bytes
-//! are removed only when the server has checksums on *and* they are the CRC32
-//! of the event before them (the header and the body up to them): the chance
-//! that four characters of a real name match is 2⁻³². The checksum bytes can
-//! be anything, digits and dots included, so nothing looks at their content.
+//! a CRC32, so when one is there it is left on the end of the name. Neither
+//! the server's `binlog_checksum` setting nor the event's size tells: MySQL
+//! 9.x sends this event without a checksum even with `binlog_checksum=CRC32`,
+//! and MariaDB sends one even with `binlog_checksum=NONE` (both seen in the
+//! tests). So the event decides: the trailing four bytes are removed exactly
+//! when they are the CRC32 of the event before them (the header and the body
+//! up to them) — the chance that four characters of a real name match is
+//! 2⁻³². The checksum bytes can be anything, digits and dots included, so
+//! nothing looks at them as characters.
 
 /// Header of every v4 binlog event: timestamp, type, server id, size, next position, flags.
 pub const HEADER_LEN: usize = 19;
 
 /// The name in a ROTATE event whose header serialises to `header` and whose
 /// body (position, name and maybe a checksum) is `body`.
-pub fn rotate_name(header: &[u8], body: &[u8], server_checksums: bool) -> String {
+pub fn rotate_name(header: &[u8], body: &[u8]) -> String {
     let raw = body.get(8..).unwrap_or_default();
-    let name = if server_checksums && raw.len() > 4 && carries_checksum(header, body) { &raw[..raw.len() - 4] } else { raw };
+    let name = if raw.len() > 4 && carries_checksum(header, body) { &raw[..raw.len() - 4] } else { raw };
     String::from_utf8_lossy(name).into_owned()
 }
 
@@ -56,15 +58,12 @@ mod tests {
 
     #[test]
     fn the_checksum_is_cut_only_when_it_is_one() {
-        // MariaDB with checksums: the CRC is on the event and comes off.
+        // MariaDB (with or without binlog_checksum): the CRC is on the event and comes off.
         let (header, body) = event(b"mariadb-bin.000001", true);
-        assert_eq!(rotate_name(&header, &body, true), "mariadb-bin.000001");
-        // MySQL 9.x: checksums on, but the artificial ROTATE has none: the name is whole.
+        assert_eq!(rotate_name(&header, &body), "mariadb-bin.000001");
+        // MySQL 9.x: the artificial ROTATE has none: the name is whole.
         let (header, body) = event(b"binlog.000002", false);
-        assert_eq!(rotate_name(&header, &body, true), "binlog.000002");
-        // Checksums off on the server.
-        let (header, body) = event(b"binlog.000002", false);
-        assert_eq!(rotate_name(&header, &body, false), "binlog.000002");
+        assert_eq!(rotate_name(&header, &body), "binlog.000002");
     }
 
     #[test]
@@ -77,6 +76,6 @@ mod tests {
             (crc[0].is_ascii_digit() || crc[0] == b'.').then_some((name, header, body))
         });
         let (name, header, body) = found.expect("some checksum starts with a digit");
-        assert_eq!(rotate_name(&header, &body, true), name);
+        assert_eq!(rotate_name(&header, &body), name);
     }
 }
