@@ -43,13 +43,20 @@ pub enum ColumnKind {
     Vector,
 }
 
-/// The charsets whose bytes we turn into text; anything else is read as UTF-8
-/// with replacement characters (and the source warns once per column).
+/// How a text column's bytes (in the binlog: the column's own charset) become text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Charset {
     Utf8,
+    /// MySQL's latin1, which is Windows-1252.
     Latin1,
-    Other(u16),
+    /// UTF-32 big-endian (`utf32`).
+    Utf32,
+    /// A charset the WHATWG encodings cover (`gbk`, `big5`, `sjis`, `ujis`,
+    /// `euckr`, `utf16`, `ucs2`, `cp1251`, `koi8r`, `latin2`, …).
+    Encoded(&'static encoding_rs::Encoding),
+    /// A charset without a decoder here (`armscii8`, `dec8`, `geostd8`, …):
+    /// read as UTF-8 with replacement characters.
+    Unsupported,
 }
 
 impl Charset {
@@ -58,13 +65,43 @@ impl Charset {
         if id == 63 {
             return None;
         }
-        let collation = mysql_common::collations::Collation::resolve(id.into());
-        Some(match collation.charset() {
+        if id == 0 {
+            return Some(Charset::Utf8);
+        }
+        Some(Self::named(mysql_common::collations::Collation::resolve(id.into()).charset()))
+    }
+
+    /// The charset MySQL calls `name` (`information_schema`'s CHARACTER_SET_NAME).
+    pub fn named(name: &str) -> Self {
+        use encoding_rs::*;
+        match name.to_ascii_lowercase().as_str() {
             "utf8mb4" | "utf8mb3" | "utf8" | "ascii" => Charset::Utf8,
             "latin1" => Charset::Latin1,
-            _ if id == 0 => Charset::Utf8,
-            _ => Charset::Other(id),
-        })
+            "utf32" => Charset::Utf32,
+            "utf16" | "ucs2" => Charset::Encoded(UTF_16BE),
+            "utf16le" => Charset::Encoded(UTF_16LE),
+            "gbk" | "gb2312" => Charset::Encoded(GBK),
+            "gb18030" => Charset::Encoded(GB18030),
+            "big5" => Charset::Encoded(BIG5),
+            "sjis" | "cp932" => Charset::Encoded(SHIFT_JIS),
+            "ujis" | "eucjpms" => Charset::Encoded(EUC_JP),
+            "euckr" => Charset::Encoded(EUC_KR),
+            "cp1250" => Charset::Encoded(WINDOWS_1250),
+            "cp1251" => Charset::Encoded(WINDOWS_1251),
+            "cp1256" => Charset::Encoded(WINDOWS_1256),
+            "cp1257" => Charset::Encoded(WINDOWS_1257),
+            "cp866" => Charset::Encoded(IBM866),
+            "greek" => Charset::Encoded(ISO_8859_7),
+            "hebrew" => Charset::Encoded(ISO_8859_8),
+            "koi8r" => Charset::Encoded(KOI8_R),
+            "koi8u" => Charset::Encoded(KOI8_U),
+            "latin2" => Charset::Encoded(ISO_8859_2),
+            "latin5" => Charset::Encoded(WINDOWS_1254),
+            "latin7" => Charset::Encoded(ISO_8859_13),
+            "macroman" => Charset::Encoded(MACINTOSH),
+            "tis620" => Charset::Encoded(WINDOWS_874),
+            _ => Charset::Unsupported,
+        }
     }
 }
 
@@ -275,9 +312,7 @@ impl TableSchema {
             let fsp = c.datetime_precision.unwrap_or(0) as u8;
             let text = || match c.charset.as_deref() {
                 None | Some("binary") => None,
-                Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii") => Some(Charset::Utf8),
-                Some("latin1") => Some(Charset::Latin1),
-                Some(_) => Some(Charset::Other(0)),
+                Some(name) => Some(Charset::named(name)),
             };
             let kind = match c.data_type.to_ascii_lowercase().as_str() {
                 "tinyint" => integer(1),

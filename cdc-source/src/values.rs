@@ -292,7 +292,13 @@ pub fn decimal_unscaled(text: &str, scale: u8) -> Result<Vec<u8>, String> {
 fn text(charset: Charset, bytes: &[u8]) -> String {
     match charset {
         Charset::Latin1 => bytes.iter().map(|&b| cp1252(b)).collect(),
-        Charset::Utf8 | Charset::Other(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Charset::Utf32 => bytes
+            .chunks(4)
+            .map(|c| c.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+            .map(|cp| char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+        Charset::Encoded(encoding) => encoding.decode_without_bom_handling(bytes).0.into_owned(),
+        Charset::Utf8 | Charset::Unsupported => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
@@ -400,5 +406,9 @@ mod tests {
     #[test]
     fn latin1_is_windows_1252() {
         assert_eq!(text(Charset::Latin1, &[0x80, b'a', 0xe9]), "€aé");
+        assert_eq!(text(Charset::named("utf16"), &[0x00, 0x63, 0x00, 0xe9]), "cé");
+        assert_eq!(text(Charset::named("utf32"), &[0, 0, 0, 0x63, 0, 1, 0xf6, 0x00]), "c😀");
+        assert_eq!(text(Charset::named("gbk"), &[0xc4, 0xe3, 0xba, 0xc3]), "你好");
+        assert_eq!(text(Charset::named("sjis"), &[0x82, 0xa0]), "あ");
     }
 }

@@ -395,3 +395,56 @@ async fn generated_and_invisible_columns(flavor: Flavor) {
     }
     assert_eq!(records[0].value_schema, records[1].value_schema, "one schema version");
 }
+
+integration_tests::on_both_flavors!(text_in_other_charsets);
+
+/// Text in the charsets applications use besides utf8mb4 and latin1 reads the
+/// same through snapshot (the server converts) and binlog (decoded here from
+/// the column's own bytes).
+async fn text_in_other_charsets(flavor: Flavor) {
+    let stack = Stack::get();
+    let setup = SourceSetup::new("charsets", flavor);
+    let mut conn = setup.conn().await;
+    create_database(&mut conn, &setup).await;
+    conn.query_drop(format!("USE `{}`", setup.database)).await.unwrap();
+    let columns = [
+        ("c_utf16", "utf16", "héllo 😀"),
+        ("c_utf32", "utf32", "grüße 😀"),
+        ("c_ucs2", "ucs2", "naïve"),
+        ("c_gbk", "gbk", "你好，世界"),
+        ("c_big5", "big5", "中文字"),
+        ("c_sjis", "sjis", "こんにちは"),
+        ("c_ujis", "ujis", "日本語"),
+        ("c_euckr", "euckr", "안녕하세요"),
+        ("c_cp1251", "cp1251", "Привет"),
+        ("c_latin2", "latin2", "Łódź"),
+        ("c_greek", "greek", "Καλημέρα"),
+    ];
+    let definitions: Vec<String> = columns.iter().map(|(name, charset, _)| format!("{name} VARCHAR(40) CHARACTER SET {charset}")).collect();
+    conn.query_drop(format!("CREATE TABLE texts (id INT PRIMARY KEY, {}, c_char CHAR(10) CHARACTER SET gbk)", definitions.join(", ")))
+        .await
+        .unwrap();
+    let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let insert = |id: i32| {
+        let values: Vec<String> = columns.iter().map(|(_, _, v)| format!("'{v}'")).collect();
+        format!("INSERT INTO texts (id, {}, c_char) VALUES ({id}, {}, '汉字')", names.join(", "), values.join(", "))
+    };
+    conn.query_drop("SET NAMES utf8mb4").await.unwrap();
+    conn.query_drop(insert(1)).await.unwrap();
+    let log = setup.database.clone();
+    let source = start_source(&setup.config_file(stack), &log);
+    wait_for_offsets(&setup, Duration::from_secs(60)).await;
+    conn.query_drop(insert(2)).await.unwrap();
+    let records = read_topic(stack, &setup.topic("texts"), 2, Duration::from_secs(60)).await;
+    stop_source(source);
+    assert_eq!(records.len(), 2, "log:\n{}", log_of(&log));
+    for record in &records {
+        let fields = row_fields(record, "after");
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        for (name, charset, value) in columns {
+            assert_eq!(field(name), some(Value::String(value.into())), "{charset} (op {:?})", record.field("op"));
+        }
+        assert_eq!(field("c_char"), some(Value::String("汉字".into())), "CHAR in gbk (op {:?})", record.field("op"));
+    }
+    assert_eq!(records[0].value_schema, records[1].value_schema, "one schema version");
+}
