@@ -168,7 +168,7 @@ async fn rust_pass(
     let started = Instant::now();
     let mut rows = 0usize;
     while rows < ROWS {
-        let Some(BinlogEvent::Rows(RowsEvent { at, first_row, ts_ms, server_id, table, rows: changes })) = reader.next().await.unwrap() else { continue };
+        let Some(BinlogEvent::Rows(RowsEvent { at, first_row, ts_ms, server_id, table, rows: changes, .. })) = reader.next().await.unwrap() else { continue };
         let codec = codecs.for_table(&table).await.unwrap();
         let mut source = SourceInfo {
             name: capture.topic_prefix.clone(),

@@ -19,6 +19,7 @@ use crate::gtid::GtidSet;
 use crate::metrics::SourceMetrics;
 use crate::offsets::{OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion};
+use shared::row_version::ROWS_PER_POSITION;
 use crate::publisher::{Publisher, RecordOrder};
 use crate::schema_change;
 use crate::values::Origin;
@@ -212,6 +213,7 @@ impl Stream<'_> {
                             let count = rows.rows.len() as u32;
                             let placed = RowsEvent {
                                 at: at.clone(),
+                                bound: next.pos,
                                 first_row,
                                 ts_ms,
                                 server_id,
@@ -258,14 +260,34 @@ impl Stream<'_> {
         Some(next)
     }
 
+    /// The rows of one event. Each row gets a place `(position, row)` in the
+    /// binlog order: row `index` of the rows that share `at` (a compressed
+    /// transaction, an XA commit) goes to `at.pos + index / 8192`, row
+    /// `index % 8192` — a row version holds 8,192 rows per position, and a
+    /// transaction's positions up to its end are free. Places stay below
+    /// `bound`, the next event's position, so orders never overlap.
     async fn rows(&mut self, event: RowsEvent, gtid: &Option<String>) -> Result<()> {
-        let RowsEvent { at, first_row, ts_ms, server_id, table, rows } = event;
-        let at = &at;
+        let RowsEvent { at, bound, first_row, ts_ms, server_id, table, rows } = event;
         let codec = self.codecs.for_table(&table).await?;
         self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
-        let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, at, ts_ms, server_id, gtid);
+        let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, &at, ts_ms, server_id, gtid);
         for (i, change) in rows.into_iter().enumerate() {
-            let i = first_row + i as u32;
+            let index = u64::from(first_row) + i as u64;
+            let place = BinlogPosition {
+                file: at.file.clone(),
+                pos: at.pos + index / ROWS_PER_POSITION,
+            };
+            let i = (index % ROWS_PER_POSITION) as u32;
+            if place.pos >= bound.max(at.pos + 1) {
+                anyhow::bail!(
+                    "`{}`.`{}` at {at}: a transaction of more than {} rows per byte of binlog cannot be given distinct row versions",
+                    table.database,
+                    table.table,
+                    ROWS_PER_POSITION
+                );
+            }
+            let at = &place;
+            source.pos = place.pos;
             let version = RowVersion::of(&at.file, at.pos, i).map_err(anyhow::Error::msg)?;
             let image = |row: Option<crate::binlog::rows::RowImage>| {
                 row.map(|r| codec.row(&r, Origin::Binlog))

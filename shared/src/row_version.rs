@@ -16,6 +16,9 @@ const FILE_BITS: u32 = 18;
 const POS_BITS: u32 = 32;
 const ROW_BITS: u32 = 13;
 
+/// Rows one binlog position can order (the row part of a version).
+pub const ROWS_PER_POSITION: u64 = 1 << ROW_BITS;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RowVersion(pub u64);
 

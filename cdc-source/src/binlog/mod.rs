@@ -42,10 +42,13 @@ pub struct RowChange {
 
 /// The rows of one rows event, starting at `at`; `first_row` is the index of
 /// its first row among the rows that share `at` (the events of one compressed
-/// transaction payload all start where the payload does).
+/// transaction payload all start where the payload does). Rows are placed at
+/// positions `at.pos + index / 8192` (see [`crate::stream`]), which must stay
+/// below `bound`: the end of the event, or of the payload.
 #[derive(Debug)]
 pub struct RowsEvent {
     pub at: BinlogPosition,
+    pub bound: u64,
     pub first_row: u32,
     pub ts_ms: i64,
     pub server_id: u32,
@@ -333,6 +336,7 @@ impl BinlogReader {
                     };
                     return Ok(Some(BinlogEvent::Rows(RowsEvent {
                         at,
+                        bound: end,
                         first_row,
                         ts_ms,
                         server_id,

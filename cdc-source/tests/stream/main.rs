@@ -5,6 +5,7 @@ mod ddl;
 mod golden;
 mod images;
 mod keys;
+mod large;
 mod resume;
 mod snapshot;
 mod types;
