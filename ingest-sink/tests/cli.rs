@@ -77,3 +77,20 @@ fn example_configs_are_valid() {
         assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn check_config_prints_no_secret() {
+    let config = VALID
+        .replace("redis://127.0.0.1:6379", "redis://app:redis-secret@127.0.0.1:6379/0")
+        .replace(
+            "bootstrap_servers = \"127.0.0.1:9092\"",
+            "bootstrap_servers = \"127.0.0.1:9092\"\nproperties = { \"sasl.password\" = \"kafka-secret\", \"ssl.key.password\" = \"key-secret\", \"linger.ms\" = \"5\" }",
+        );
+    let out = check_config(&config, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    for secret in ["redis-secret", "kafka-secret", "key-secret", "ch-secret"] {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    assert!(printed.contains("redis://app:***@127.0.0.1:6379/0") && printed.contains("linger.ms"), "{printed}");
+}

@@ -27,6 +27,46 @@ impl Secret {
 
 const REDACTED: &str = "***";
 
+/// A URL with its password (`scheme://user:password@host…`) replaced by `***`:
+/// the one rule every configuration printer uses for URLs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
+            let hidden = if credentials.contains(':') { format!("{user}:{REDACTED}") } else { user.to_string() };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Whether a free-form setting (a librdkafka property) holds a secret:
+/// passwords, secrets, tokens, credentials and private key material.
+pub fn is_sensitive_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token", "credential", "jaas", "private", "key.pem", "keystore"]
+        .iter()
+        .any(|word| key.contains(word))
+        || key.ends_with(".key")
+}
+
+/// Serializes a URL with [`redact_url`] (for `#[serde(serialize_with)]`).
+pub fn serialize_redacted_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+/// Serializes free-form properties with sensitive values as `***` (for `#[serde(serialize_with)]`).
+pub fn serialize_redacted_properties<S: Serializer>(properties: &std::collections::BTreeMap<String, String>, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(properties.len()))?;
+    for (key, value) in properties {
+        map.serialize_entry(key, if is_sensitive_key(key) { REDACTED } else { value })?;
+    }
+    map.end()
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
@@ -59,6 +99,12 @@ mod tests {
     fn secret_never_prints() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "*** ***");
+        assert_eq!(redact_url("redis://app:hunter2@cache:6379/0"), "redis://app:***@cache:6379/0");
+        assert_eq!(redact_url("rediss://:hunter2@cache"), "rediss://:***@cache");
+        assert_eq!(redact_url("https://host:8443/path?x=1"), "https://host:8443/path?x=1");
+        assert!(is_sensitive_key("sasl.password") && is_sensitive_key("ssl.key.password") && is_sensitive_key("sasl.oauthbearer.client.secret"));
+        assert!(is_sensitive_key("ssl.key.pem") && is_sensitive_key("ssl.keystore.location"));
+        assert!(!is_sensitive_key("linger.ms") && !is_sensitive_key("partition.assignment.strategy"));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.expose(), "hunter2");
     }

@@ -184,11 +184,18 @@ impl Validate for ClickHouseConfig {
 }
 
 /// A Redis server.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS).
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS); printed with the password as `***`.
+    #[serde(serialize_with = "crate::secret::serialize_redacted_url")]
     pub url: String,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig").field("url", &crate::secret::redact_url(&self.url)).finish()
+    }
 }
 
 impl Validate for RedisConfig {

@@ -36,8 +36,9 @@ pub struct KafkaConfig {
     /// A Java-style `.properties` file of librdkafka properties.
     #[serde(default)]
     pub properties_file: Option<PathBuf>,
-    /// Extra librdkafka properties, e.g. `"linger.ms" = "5"`; win over everything else.
-    #[serde(default)]
+    /// Extra librdkafka properties, e.g. `"linger.ms" = "5"`; win over everything
+    /// else. Printed with sensitive values (passwords, secrets, keys) as `***`.
+    #[serde(default, serialize_with = "crate::secret::serialize_redacted_properties")]
     pub properties: BTreeMap<String, String>,
 }
 
