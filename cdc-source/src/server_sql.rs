@@ -55,3 +55,22 @@ async fn all_of(conn: &mut Conn, new: &str, old: &str) -> Result<Vec<Row>> {
         other => other.with_context(|| new.to_string()),
     }
 }
+
+/// A failed exchange with the server: connecting, or the query. Transient
+/// failures (the server restarting, the network) are worth retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Connect(shared::mysql::ConnectError),
+    #[error("{0}")]
+    Query(mysql_async::Error),
+}
+
+impl ServerError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ServerError::Connect(e) => e.is_transient(),
+            ServerError::Query(e) => matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)),
+        }
+    }
+}

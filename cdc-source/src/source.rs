@@ -13,6 +13,7 @@ use crate::emitter::Emitter;
 use crate::metrics::SourceMetrics;
 use crate::offsets::{KafkaOffsets, OffsetStore, SourceOffsets};
 use crate::recovery;
+use crate::server_sql::ServerError;
 use crate::stream::Stream;
 use anyhow::{Context, Result};
 use rdkafka::producer::{FutureProducer, Producer};
@@ -38,11 +39,13 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         shutdown: shutdown.clone(),
     };
     // A server that is down (or restarting) is waited for; one that refuses us is an error now.
-    let mut conn = retry
-        .run(&format!("connecting to MySQL at {}", mysql.endpoint()), || mysql.connect(), |e| e.is_transient())
-        .await
-        .map_err(Gave::into_inner)?;
-    let facts = check_server(&mut conn, config.capture.server_id).await?;
+    let connect = || async {
+        retry
+            .run(&format!("connecting to MySQL at {}", mysql.endpoint()), || mysql.connect(), |e| e.is_transient())
+            .await
+            .map_err(Gave::into_inner)
+    };
+    let facts = check_server(&mut connect().await?, config.capture.server_id).await?;
     tracing::info!(server = %facts.version, "server checks passed");
 
     let context = KafkaContext::for_config(&config.kafka).await?;
@@ -96,13 +99,28 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     tracing::info!(partitions = marks.len(), "read back the last record of each partition");
     let mut emitter = Emitter::new(config, context.clone(), producer.clone(), marks, metrics.clone())?;
 
+    // A fresh connection (retried): the first one may have been idle through a long read-back.
+    let purged = match &stored {
+        Some(o) if o.snapshot_done => retry
+            .run(
+                "checking the server's purged GTIDs",
+                || async {
+                    let mut conn = mysql.connect().await.map_err(ServerError::Connect)?;
+                    purged_past(&mut conn, o).await.map_err(ServerError::Query)
+                },
+                ServerError::is_transient,
+            )
+            .await
+            .map_err(Gave::into_inner)?,
+        _ => false,
+    };
     let start = match (&stored, config.snapshot.mode) {
-        (Some(o), _) if o.snapshot_done && !purged_past(&mut conn, o).await? => o.clone(),
+        (Some(o), _) if o.snapshot_done && !purged => o.clone(),
         (Some(o), mode) if o.snapshot_done && mode != SnapshotMode::WhenNeeded => {
             return Err(crate::binlog::ReadError::Purged(o.position.clone()).into());
         }
         (None, SnapshotMode::NoData) => {
-            let now = crate::server_sql::binlog_status(&mut conn).await?;
+            let now = crate::server_sql::binlog_status(&mut connect().await?).await?;
             SourceOffsets {
                 position: now.position,
                 gtid: None,
@@ -111,14 +129,13 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             }
         }
         _ => {
-            let taken = crate::snapshot::take(&mut conn, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
+            let taken = crate::snapshot::take(&mut connect().await?, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
             if config.snapshot.mode == SnapshotMode::InitialOnly {
                 return Ok(());
             }
             taken
         }
     };
-    drop(conn);
     let stored = stored.map(|s| s.position);
     Stream {
         config,
@@ -137,7 +154,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
 /// MySQL: whether the server has purged transactions the stored GTID set does
 /// not cover — the stored position would stream past a gap (the server was
 /// restored from a backup, or another server answers at this address).
-async fn purged_past(conn: &mut mysql_async::Conn, stored: &SourceOffsets) -> Result<bool> {
+async fn purged_past(conn: &mut mysql_async::Conn, stored: &SourceOffsets) -> Result<bool, mysql_async::Error> {
     use mysql_async::prelude::Queryable;
     let Some(set) = stored.gtid_set.as_deref().filter(|s| crate::gtid::GtidSet::parse(s).is_ok_and(|g| g.is_mysql())) else {
         return Ok(false);

@@ -22,6 +22,7 @@ use crate::position::{BinlogPosition, RowVersion};
 use shared::row_version::ROWS_PER_POSITION;
 use crate::publisher::{Publisher, RecordOrder};
 use crate::schema_change;
+use crate::server_sql::ServerError;
 use crate::values::Origin;
 use anyhow::{Context, Result};
 use shared::mysql::MysqlConnector;
@@ -319,12 +320,12 @@ impl Stream<'_> {
             Some(t) => {
                 let mysql = self.mysql;
                 let describe = || async move {
-                    let mut catalog = mysql.connect().await.map_err(CatalogError::Connect)?;
-                    schema_change::describe(&mut catalog, &t.database, &t.table).await.map_err(CatalogError::Query)
+                    let mut catalog = mysql.connect().await.map_err(ServerError::Connect)?;
+                    schema_change::describe(&mut catalog, &t.database, &t.table).await.map_err(ServerError::Query)
                 };
                 let described = self
                     .retry
-                    .run(&format!("reading the catalog of `{}`.`{}`", t.database, t.table), describe, CatalogError::is_transient)
+                    .run(&format!("reading the catalog of `{}`.`{}`", t.database, t.table), describe, ServerError::is_transient)
                     .await
                     .map_err(Gave::into_inner)
                     .context("reading information_schema for the schema change")?;
@@ -364,24 +365,6 @@ impl SourceInfo {
             pos: at.pos,
             row: 0,
             thread: None,
-        }
-    }
-}
-
-/// A failed catalog read: connecting, or the query.
-#[derive(Debug, thiserror::Error)]
-enum CatalogError {
-    #[error(transparent)]
-    Connect(shared::mysql::ConnectError),
-    #[error("{0}")]
-    Query(mysql_async::Error),
-}
-
-impl CatalogError {
-    fn is_transient(&self) -> bool {
-        match self {
-            CatalogError::Connect(e) => e.is_transient(),
-            CatalogError::Query(e) => matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)),
         }
     }
 }
