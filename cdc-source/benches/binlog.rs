@@ -72,7 +72,7 @@ async fn bench(stack: &Stack, server: &DbServer) -> Vec<(&'static str, f64, u64)
     ))
     .await
     .unwrap();
-    let from = cdc_source::snapshot::master_status(&mut conn).await.unwrap();
+    let from = cdc_source::server_sql::binlog_status(&mut conn).await.unwrap().position;
     conn.query_drop(format!("USE `{database}`")).await.unwrap();
     for start in (0..ROWS).step_by(PER_TRANSACTION) {
         // A recursive CTE: both servers have it (MariaDB's seq_1_to_N engine MySQL has not).

@@ -30,6 +30,13 @@ pub struct SourceOffsets {
     pub snapshot_done: bool,
 }
 
+impl SourceOffsets {
+    /// The stored GTID set (empty when none was stored).
+    pub fn gtids(&self) -> Result<crate::gtid::GtidSet, String> {
+        self.gtid_set.as_deref().map_or(Ok(Default::default()), crate::gtid::GtidSet::parse).map_err(|e| format!("stored offsets: {e}"))
+    }
+}
+
 pub enum OffsetStore {
     File(PathBuf),
     Kafka(Box<KafkaOffsets>),

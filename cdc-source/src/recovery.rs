@@ -125,7 +125,9 @@ fn scan(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 last_seen = Instant::now();
-                remaining.read(message.topic(), message.partition(), message.offset());
+                if until == ReadbackUntil::EndOffset {
+                    remaining.read(message.topic(), message.partition(), message.offset());
+                }
                 each(message.topic(), message.partition(), &message);
             }
             Some(Err(e)) => return Err(anyhow::anyhow!("read-back of the source's topics failed: {e}")),

@@ -189,11 +189,6 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
     Ok(point)
 }
 
-/// The binlog position now (see [`crate::server_sql::binlog_status`]).
-pub async fn master_status(conn: &mut Conn) -> Result<BinlogPosition> {
-    Ok(crate::server_sql::binlog_status(conn).await?.position)
-}
-
 /// Read-locks the captured tables (held until the snapshot ends) and returns the point.
 async fn lock_tables(conn: &mut Conn, tables: &[(String, String)]) -> Result<BinlogStatus> {
     if !tables.is_empty() {

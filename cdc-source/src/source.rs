@@ -156,7 +156,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
 /// restored from a backup, or another server answers at this address).
 async fn purged_past(conn: &mut mysql_async::Conn, stored: &SourceOffsets) -> Result<bool, mysql_async::Error> {
     use mysql_async::prelude::Queryable;
-    let Some(set) = stored.gtid_set.as_deref().filter(|s| crate::gtid::GtidSet::parse(s).is_ok_and(|g| g.is_mysql())) else {
+    let Some(set) = stored.gtid_set.as_deref().filter(|_| stored.gtids().is_ok_and(|g| g.is_mysql())) else {
         return Ok(false);
     };
     let covered: Option<i64> = conn.exec_first("SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, ?)", (set,)).await?;

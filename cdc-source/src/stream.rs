@@ -76,11 +76,8 @@ struct Session {
 impl Stream<'_> {
     /// Streams from `start` until `shutdown` is set, then waits for the broker and stores the final offset.
     pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+        let mut covered: GtidSet = start.gtids().map_err(anyhow::Error::msg)?;
         let mut from = start.position;
-        let mut covered = match start.gtid_set.as_deref() {
-            Some(text) => GtidSet::parse(text).map_err(|e| anyhow::anyhow!("stored offsets: {e}"))?,
-            None => GtidSet::default(),
-        };
         let config = self.config;
         let flush_every = Duration::from_millis(config.offsets.flush_interval_ms);
         let heartbeat = Duration::from_millis(config.capture.heartbeat_interval_ms);
@@ -156,7 +153,7 @@ impl Stream<'_> {
                     tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
                     let mut conn = self.mysql.connect().await?;
                     let taken = crate::snapshot::take(&mut conn, self.flavor, config, self.codecs, self.emitter, self.offsets).await?;
-                    covered = GtidSet::parse(taken.gtid_set.as_deref().unwrap_or_default()).unwrap_or_default();
+                    covered = taken.gtids().map_err(anyhow::Error::msg)?;
                     from = taken.position;
                 }
                 e => return Err(e.into()),

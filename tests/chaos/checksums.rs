@@ -7,7 +7,6 @@
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
 use mysql_async::prelude::Queryable;
-use producer_sim::verify::{self, VerifyArgs};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -39,16 +38,7 @@ async fn binlogs_without_checksums_are_read_whole() {
         }
         my.query_drop(format!("UPDATE `{db}`.events SET n = n + 1 WHERE id % 3 = 0")).await.unwrap();
         my.query_drop(format!("DELETE FROM `{db}`.events WHERE id % 7 = 0")).await.unwrap();
-        let args = VerifyArgs {
-            database: db.clone(),
-            topic_prefix: db.clone(),
-            tables: vec!["events".into()],
-            clickstream_table: None,
-            clickstream_events: None,
-            timeout: 90,
-            examples: 5,
-        };
-        let report = verify::run(&args, &server.connector(), &Pipeline::clickhouse(stack)).await.unwrap();
+        let report = pipeline.verify_table(stack, server, "events").await;
         pipeline.stop();
         my.query_drop("SET GLOBAL binlog_checksum = 'CRC32'").await.unwrap();
         assert_eq!(report.differences(), 0, "{}: {}", flavor.name(), report.render());

@@ -7,7 +7,6 @@
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
 use mysql_async::prelude::Queryable;
-use producer_sim::verify::{self, VerifyArgs};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,16 +34,7 @@ async fn primary_key_updates_leave_no_old_row_behind() {
         my.query_drop(format!("DELETE FROM `{db}`.accounts WHERE id = 1030")).await.unwrap();
         my.query_drop(format!("INSERT INTO `{db}`.accounts VALUES (1020, 7, 'new')")).await.unwrap();
 
-        let args = VerifyArgs {
-            database: db.clone(),
-            topic_prefix: db.clone(),
-            tables: vec!["accounts".into()],
-            clickstream_table: None,
-            clickstream_events: None,
-            timeout: 90,
-            examples: 5,
-        };
-        let report = verify::run(&args, &server.connector(), &Pipeline::clickhouse(stack)).await.unwrap();
+        let report = pipeline.verify_table(stack, server, "accounts").await;
         assert_eq!(report.differences(), 0, "{}: {}", flavor.name(), report.render());
         assert_eq!(report.tables[0].mysql_rows, 50);
         pipeline.stop();

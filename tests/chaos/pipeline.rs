@@ -208,6 +208,21 @@ listen = "127.0.0.1:0"
         stack.mysql.connector()
     }
 
+    /// `verify` of `table` (captured from `server`) against its ClickHouse
+    /// table, re-compared for up to 90 s until equal.
+    pub async fn verify_table(&self, stack: &Stack, server: &DbServer, table: &str) -> producer_sim::verify::Report {
+        let args = producer_sim::verify::VerifyArgs {
+            database: self.database.clone(),
+            topic_prefix: self.database.clone(),
+            tables: vec![table.to_string()],
+            clickstream_table: None,
+            clickstream_events: None,
+            timeout: 90,
+            examples: 5,
+        };
+        producer_sim::verify::run(&args, &server.connector(), &Self::clickhouse(stack)).await.unwrap()
+    }
+
     pub fn clickhouse(stack: &Stack) -> clickhouse::Client {
         ClickHouseConfig {
             url: stack.clickhouse_url.clone(),

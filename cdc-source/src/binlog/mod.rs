@@ -266,7 +266,7 @@ impl BinlogReader {
                         continue;
                     }
                     if trimmed.eq_ignore_ascii_case("COMMIT") {
-                        return Ok(Some(self.commit(end)));
+                        return Ok(Some(BinlogEvent::Commit { next: self.end_transaction(end) }));
                     }
                     // Transaction control inside a transaction is no schema change
                     // and no place to resume from: the binlog holds only the rows
@@ -281,12 +281,11 @@ impl BinlogReader {
                         }
                         Some(xa::Statement::End) => continue,
                         Some(xa::Statement::Finish { xid, commit }) => {
-                            self.in_transaction = false;
                             return Ok(Some(BinlogEvent::XaEnd {
                                 xid,
                                 commit,
                                 at,
-                                next: self.here(end),
+                                next: self.end_transaction(end),
                                 ts_ms,
                                 server_id,
                             }));
@@ -306,10 +305,10 @@ impl BinlogReader {
                         statement: statement.into_owned(),
                     }));
                 }
-                EventData::XidEvent(_) => return Ok(Some(self.commit(end))),
+                EventData::XidEvent(_) => return Ok(Some(BinlogEvent::Commit { next: self.end_transaction(end) })),
                 EventData::XaPrepareLogEvent(body) => {
                     let (xid, one_phase) = xa::prepared(&body).map_err(fatal)?;
-                    let BinlogEvent::Commit { next } = self.commit(end) else { unreachable!("commit returns Commit") };
+                    let next = self.end_transaction(end);
                     return Ok(Some(BinlogEvent::XaPrepare { xid, one_phase, next }));
                 }
                 EventData::HeartbeatEvent => return Ok(Some(BinlogEvent::Heartbeat { at: self.here(end) })),
@@ -349,13 +348,13 @@ impl BinlogReader {
         }
     }
 
-    /// The transaction ends; the next one starts at `end`.
-    fn commit(&mut self, end: u64) -> BinlogEvent {
+    /// The transaction (or the compressed payload holding it) ends; the next one starts at `end`.
+    fn end_transaction(&mut self, end: u64) -> BinlogPosition {
         self.in_transaction = false;
         if let Some(payload) = self.payload.as_mut() {
             payload.committed = true;
         }
-        BinlogEvent::Commit { next: self.here(end) }
+        self.here(end)
     }
 
     fn here(&self, pos: u64) -> BinlogPosition {

@@ -17,8 +17,9 @@ pub enum Statement {
 
 /// Recognises an XA statement of a query event.
 pub fn statement(text: &str) -> Option<Statement> {
-    let upper = text.trim_start().get(..12).unwrap_or(text).to_ascii_uppercase();
-    let rest = |keyword: &str| text.trim_start()[keyword.len()..].trim();
+    let text = text.trim_start();
+    let upper = text.get(..12).unwrap_or(text).to_ascii_uppercase();
+    let rest = |keyword: &str| text[keyword.len()..].trim();
     if upper.starts_with("XA START") || upper.starts_with("XA BEGIN") {
         Some(Statement::Start)
     } else if upper.starts_with("XA END") {
@@ -71,6 +72,7 @@ mod tests {
     #[test]
     fn statements_and_prepare_events_name_the_same_xid() {
         assert_eq!(statement("XA START X'7831',X'',1"), Some(Statement::Start));
+        assert_eq!(statement("  XA END 'x'"), Some(Statement::End));
         assert_eq!(statement("XA END X'7831',X'',1"), Some(Statement::End));
         let commit = statement("XA COMMIT X'7a31',X'',1");
         let one_phase = statement("xa commit X'7a31',X'',1 ONE PHASE");

@@ -286,6 +286,30 @@ pub async fn create_database(conn: &mut Conn, setup: &SourceSetup) {
     conn.query_drop(format!("CREATE DATABASE `{}` CHARACTER SET utf8mb4", setup.database)).await.unwrap();
 }
 
+/// Starts the source (its snapshot reads what `conn` wrote so far), runs
+/// `after` on `conn` once it streams, and returns the `expected` records of
+/// `table`'s topic (asserting that many arrived), the source stopped.
+pub async fn capture_around_start(stack: &Stack, setup: &SourceSetup, conn: &mut Conn, after: &[String], table: &str, expected: usize) -> Vec<Published> {
+    let log = setup.database.clone();
+    let source = start_source(&setup.config_file(stack), &log);
+    wait_for_offsets(setup, Duration::from_secs(60)).await;
+    for statement in after {
+        conn.query_drop(statement).await.unwrap();
+    }
+    let records = read_topic(stack, &setup.topic(table), expected, Duration::from_secs(60)).await;
+    stop_source(source);
+    assert_eq!(records.len(), expected, "log:\n{}", log_of(&log));
+    records
+}
+
+/// The test's database with an `events (id, n, note)` table, the shape [`replay`] and [`table_state`] read.
+pub async fn create_events_database(conn: &mut Conn, setup: &SourceSetup) {
+    create_database(conn, setup).await;
+    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
+        .await
+        .unwrap();
+}
+
 /// The table as the change stream says it ends: `(id, n)` of every row not deleted,
 /// applying `r`/`c`/`u` as upserts and `d` as removal, in order. Panics on a
 /// second snapshot read of one key.

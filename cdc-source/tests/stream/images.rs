@@ -14,10 +14,7 @@ async fn a_minimal_row_image_stops_the_source_with_the_fix(flavor: Flavor) {
     let stack = Stack::get();
     let setup = SourceSetup::new("minimal", flavor);
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
-    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
-        .await
-        .unwrap();
+    create_events_database(&mut conn, &setup).await;
     conn.query_drop(format!("INSERT INTO `{}`.events VALUES (1, 0, 'a')", setup.database)).await.unwrap();
     let log = setup.database.clone();
     let mut source = start_source(&setup.config_file(stack), &log);

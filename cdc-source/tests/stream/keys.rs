@@ -14,10 +14,7 @@ async fn a_key_change_is_a_delete_and_a_create(flavor: Flavor) {
     let stack = Stack::get();
     let setup = SourceSetup::new("keys", flavor);
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
-    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
-        .await
-        .unwrap();
+    create_events_database(&mut conn, &setup).await;
     conn.query_drop(format!("INSERT INTO `{}`.events VALUES (1, 0, 'a'), (2, 0, 'b')", setup.database)).await.unwrap();
     let log = setup.database.clone();
     let source = start_source(&setup.config_file(stack), &log);

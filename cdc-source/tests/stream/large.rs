@@ -15,9 +15,8 @@ async fn transactions_beyond_8192_rows_keep_distinct_versions(flavor: Flavor) {
     let stack = Stack::get();
     let setup = SourceSetup::new("large", flavor);
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
+    create_events_database(&mut conn, &setup).await;
     let db = setup.database.clone();
-    conn.query_drop(format!("CREATE TABLE `{db}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))")).await.unwrap();
     let log = setup.database.clone();
     let source = start_source(&setup.config_file(stack), &log);
     wait_for_offsets(&setup, Duration::from_secs(60)).await;

@@ -42,10 +42,7 @@ async fn kill_minus_nine_during_writes_leaves_no_gap_and_no_duplicate(flavor: Fl
     let stack = Stack::get();
     let setup = SourceSetup::new("resume", flavor);
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
-    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
-        .await
-        .unwrap();
+    create_events_database(&mut conn, &setup).await;
     let config = setup.config_file(stack);
     let log = setup.database.clone();
 
@@ -107,10 +104,7 @@ async fn when_needed_snapshots_again_when_the_position_is_gone(flavor: Flavor) {
     let heartbeat_topic = format!("__heartbeat.{}", setup.prefix);
     setup.extra_capture = format!("heartbeat_topic = \"{heartbeat_topic}\"");
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
-    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
-        .await
-        .unwrap();
+    create_events_database(&mut conn, &setup).await;
     conn.query_drop(format!("INSERT INTO `{}`.events VALUES (1, 0, 'a'), (2, 0, 'b'), (3, 0, 'c')", setup.database)).await.unwrap();
     std::fs::write(
         &setup.offsets_file,
@@ -139,10 +133,7 @@ async fn a_dropped_connection_is_resumed_without_loss_or_duplicate(flavor: Flavo
     let stack = Stack::get();
     let setup = SourceSetup::new("reconnect", flavor);
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
-    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
-        .await
-        .unwrap();
+    create_events_database(&mut conn, &setup).await;
     let dump_threads = |rows: Vec<(u64, String)>| -> std::collections::HashSet<u64> {
         rows.into_iter().filter(|(_, command)| command.starts_with("Binlog Dump")).map(|(id, _)| id).collect()
     };

@@ -26,10 +26,7 @@ async fn snapshot_seam(flavor: Flavor, locking: &str) {
     let mut setup = SourceSetup::new("snap", flavor);
     setup.extra_snapshot = format!("locking = \"{locking}\"");
     let mut conn = setup.conn().await;
-    create_database(&mut conn, &setup).await;
-    conn.query_drop(format!("CREATE TABLE `{}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))", setup.database))
-        .await
-        .unwrap();
+    create_events_database(&mut conn, &setup).await;
     for chunk in (1..=ROWS).collect::<Vec<_>>().chunks(1000) {
         let values: Vec<String> = chunk.iter().map(|id| format!("({id}, 0, 'seed')")).collect();
         conn.query_drop(format!("INSERT INTO `{}`.events VALUES {}", setup.database, values.join(","))).await.unwrap();

@@ -325,13 +325,7 @@ async fn geometry_and_vector_columns(flavor: Flavor) {
         wkb.push((kind, bytes));
     }
 
-    let log = setup.database.clone();
-    let source = start_source(&setup.config_file(stack), &log);
-    wait_for_offsets(&setup, Duration::from_secs(60)).await;
-    conn.query_drop(insert(2)).await.unwrap();
-    let records = read_topic(stack, &setup.topic("geo"), 2, Duration::from_secs(60)).await;
-    stop_source(source);
-    assert_eq!(records.len(), 2, "log:\n{}", log_of(&log));
+    let records = capture_around_start(stack, &setup, &mut conn, &[insert(2)], "geo", 2).await;
     let null = || Value::Union(0, Box::new(Value::Null));
     for record in &records {
         let fields = row_fields(record, "after");
@@ -376,14 +370,8 @@ async fn generated_and_invisible_columns(flavor: Flavor) {
     .await
     .unwrap();
     conn.query_drop("INSERT INTO gen (id, a, hidden) VALUES (1, 10, 'x')").await.unwrap();
-    let log = setup.database.clone();
-    let source = start_source(&setup.config_file(stack), &log);
-    wait_for_offsets(&setup, Duration::from_secs(60)).await;
-    conn.query_drop("INSERT INTO gen (id, a, hidden) VALUES (2, 20, 'y')").await.unwrap();
-    conn.query_drop("UPDATE gen SET a = 30 WHERE id = 2").await.unwrap();
-    let records = read_topic(stack, &setup.topic("gen"), 3, Duration::from_secs(60)).await;
-    stop_source(source);
-    assert_eq!(records.len(), 3, "log:\n{}", log_of(&log));
+    let after = ["INSERT INTO gen (id, a, hidden) VALUES (2, 20, 'y')".to_string(), "UPDATE gen SET a = 30 WHERE id = 2".to_string()];
+    let records = capture_around_start(stack, &setup, &mut conn, &after, "gen", 3).await;
     let expected = [(1, 10, "x"), (2, 20, "y"), (2, 30, "y")];
     for (record, (id, a, hidden)) in records.iter().zip(expected) {
         let fields = row_fields(record, "after");
@@ -431,13 +419,7 @@ async fn text_in_other_charsets(flavor: Flavor) {
     };
     conn.query_drop("SET NAMES utf8mb4").await.unwrap();
     conn.query_drop(insert(1)).await.unwrap();
-    let log = setup.database.clone();
-    let source = start_source(&setup.config_file(stack), &log);
-    wait_for_offsets(&setup, Duration::from_secs(60)).await;
-    conn.query_drop(insert(2)).await.unwrap();
-    let records = read_topic(stack, &setup.topic("texts"), 2, Duration::from_secs(60)).await;
-    stop_source(source);
-    assert_eq!(records.len(), 2, "log:\n{}", log_of(&log));
+    let records = capture_around_start(stack, &setup, &mut conn, &[insert(2)], "texts", 2).await;
     for record in &records {
         let fields = row_fields(record, "after");
         let field = |name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1.clone();

@@ -17,9 +17,8 @@ async fn xa_rows_are_published_when_they_commit(flavor: Flavor) {
     let setup = SourceSetup::new("xa", flavor);
     let mut conn = setup.conn().await;
     let mut xa = setup.conn().await;
-    create_database(&mut conn, &setup).await;
+    create_events_database(&mut conn, &setup).await;
     let db = setup.database.clone();
-    conn.query_drop(format!("CREATE TABLE `{db}`.events (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))")).await.unwrap();
     let insert = |id: i32| format!("INSERT INTO `{db}`.events VALUES ({id}, 0, 'x')");
     let config = setup.config_file(stack);
     let log = setup.database.clone();
