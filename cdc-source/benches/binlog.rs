@@ -149,6 +149,8 @@ fn toml_capture(database: &str) -> CaptureConfig {
         format: Default::default(),
         heartbeat_interval_ms: 1000,
         heartbeat_topic: None,
+        skipped_operations: vec![],
+        schema_compatibility: Default::default(),
     }
 }
 

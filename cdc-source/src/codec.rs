@@ -196,6 +196,8 @@ pub struct Codecs {
     registry: Option<Arc<GlueSchemaCache>>,
     options: RegistrationOptions,
     by_shape: HashMap<TableSchema, Rc<TableCodec>>,
+    /// The codec last used for each `(database, table)`.
+    latest: HashMap<(String, String), Rc<TableCodec>>,
     /// Encoders of the fixed-schema topics (schema changes, heartbeats), by topic.
     fixed: HashMap<String, (Encoder, Encoder)>,
     /// A registry that is unreachable (not one that refuses) is retried with backoff.
@@ -204,11 +206,16 @@ pub struct Codecs {
 
 impl Codecs {
     pub fn new(capture: CaptureConfig, registry: Option<Arc<GlueSchemaCache>>, retry: RetryPolicy) -> Self {
+        let compatibility = capture.schema_compatibility;
         Self {
             capture,
             registry,
-            options: RegistrationOptions::default(),
+            options: RegistrationOptions {
+                compatibility: compatibility.0,
+                ..RegistrationOptions::default()
+            },
             by_shape: HashMap::new(),
+            latest: HashMap::new(),
             fixed: HashMap::new(),
             retry,
         }
@@ -277,7 +284,21 @@ impl Codecs {
         })
     }
 
+    /// The codec this run last used for `database.table`, if any.
+    pub fn latest(&self, database: &str, table: &str) -> Option<Rc<TableCodec>> {
+        self.latest.get(&(database.to_string(), table.to_string())).cloned()
+    }
+
     pub async fn for_table(&mut self, shape: &TableSchema) -> Result<Rc<TableCodec>> {
+        let codec = self.codec_of(shape).await?;
+        let name = (shape.database.clone(), shape.table.clone());
+        if !self.latest.get(&name).is_some_and(|c| Rc::ptr_eq(c, &codec)) {
+            self.latest.insert(name, codec.clone());
+        }
+        Ok(codec)
+    }
+
+    async fn codec_of(&mut self, shape: &TableSchema) -> Result<Rc<TableCodec>> {
         if let Some(codec) = self.by_shape.get(shape) {
             return Ok(codec.clone());
         }
@@ -318,6 +339,14 @@ impl Codecs {
             .run(&format!("registering schema {name}"), || registry.register(name, &text, &self.options), |e| e.is_transient())
             .await
             .map_err(Gave::into_inner)
+            .map_err(|e| match e {
+                e @ shared::glue::RegistryError::Incompatible { .. } => anyhow::anyhow!(
+                    "{e}. The table changed in a way the schema's compatibility rule refuses; the source must follow the table: \
+                     set the schema's compatibility to NONE (aws glue update-schema --schema-id SchemaName={name},RegistryName=<registry> \
+                     --compatibility NONE) and restart (new schemas get capture.schema_compatibility, NONE by default)"
+                ),
+                e => anyhow::Error::new(e),
+            })
             .with_context(|| format!("registering schema {name}"))?;
         // One leak per table shape over the life of the process: the encoder borrows its schema.
         let registered: &'static RegisteredSchema = Box::leak(Box::new(RegisteredSchema::clone(&registered)));

@@ -64,6 +64,31 @@ pub struct CaptureConfig {
     /// while captured tables are idle (Debezium: `__debezium-heartbeat.<prefix>`).
     #[serde(default)]
     pub heartbeat_topic: Option<String>,
+    /// Change kinds not published (Debezium's `skipped.operations`): any of
+    /// `c` (inserts), `u` (updates), `d` (deletes), `t` (truncates, and the
+    /// truncate event sent for `DROP TABLE`). Default: none, so a consumer
+    /// can keep a copy equal to the source (Debezium skips `t` by default).
+    #[serde(default)]
+    pub skipped_operations: Vec<String>,
+    /// Glue compatibility rule of the table schemas the source creates
+    /// (`NONE`, `BACKWARD`, …; a schema that exists keeps its own). Default
+    /// `NONE`: MySQL lets a table change in ways no Avro rule admits (a column
+    /// retyped, a table dropped and created anew with other columns) and the
+    /// source must follow it; every record names its own schema version, so
+    /// consumers decode it with the schema it was written with.
+    #[serde(default)]
+    pub schema_compatibility: TableSchemaCompatibility,
+}
+
+/// [`CaptureConfig::schema_compatibility`]: a Glue compatibility mode, `NONE` by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TableSchemaCompatibility(pub shared::glue::CompatibilityMode);
+
+impl Default for TableSchemaCompatibility {
+    fn default() -> Self {
+        Self(shared::glue::CompatibilityMode::None)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -200,8 +225,14 @@ impl CaptureConfig {
         self.exclude_columns.iter().any(|c| *c == format!("{database}.{table}.{column}"))
     }
 
+    /// Whether changes of kind `op` are left out (`skipped_operations`).
+    pub fn skips(&self, op: crate::envelope::Op) -> bool {
+        !self.skipped_operations.is_empty() && self.skipped_operations.iter().any(|s| s == op.code())
+    }
+
+    /// `<topic_prefix>.<db>.<table>`, each name with the characters a topic cannot hold made `_`.
     pub fn topic_for(&self, database: &str, table: &str) -> String {
-        format!("{}.{database}.{table}", self.topic_prefix)
+        shared::kafka::table_topic(&self.topic_prefix, database, table)
     }
 }
 
@@ -241,6 +272,9 @@ impl Validate for CaptureConfig {
                 let form = if parts == 2 { "db.table" } else { "db.table.column" };
                 return Err(invalid(key(prefix, name), format!("{bad:?} is not of the form {form}")));
             }
+        }
+        if let Some(bad) = self.skipped_operations.iter().find(|o| !["c", "u", "d", "t"].contains(&o.as_str())) {
+            return Err(invalid(key(prefix, "skipped_operations"), format!("{bad:?} is not one of \"c\", \"u\", \"d\", \"t\"")));
         }
         if self.topic_partitions < 1 {
             return Err(invalid(key(prefix, "topic_partitions"), "must be at least 1"));

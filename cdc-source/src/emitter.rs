@@ -24,12 +24,15 @@ use std::time::Duration;
 /// Debezium's headers on the two halves of a primary-key change: the other half's key (as JSON).
 pub const NEW_KEY_HEADER: &str = "__debezium.newkey";
 pub const OLD_KEY_HEADER: &str = "__debezium.oldkey";
+pub use shared::row_version::DROPPED_HEADER;
 
 /// One record to send: where, what, its place in the order and its position header.
 pub(crate) struct Record<'a> {
     pub topic: &'a str,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
+    /// The partition, when not the key's (a truncate goes to every partition).
+    pub partition: Option<i32>,
     pub order: RecordOrder,
     pub position: String,
     pub extra_headers: &'a [(&'a str, &'a str)],
@@ -88,9 +91,9 @@ impl Emitter {
     /// all share the snapshot point's order, so they are not compared (a cut
     /// snapshot is redone whole) but still raise the mark.
     pub(crate) async fn emit(&mut self, record: Record<'_>, snapshot: bool) -> Result<()> {
-        let Record { topic, key, value, order, position, extra_headers } = record;
+        let Record { topic, key, value, partition, order, position, extra_headers } = record;
         let partitions = self.partitions_of(topic).await?;
-        let partition = key.map_or(0, |k| partition_for(k, partitions));
+        let partition = partition.unwrap_or_else(|| key.map_or(0, |k| partition_for(k, partitions)));
         let mark = (topic.to_string(), partition);
         if !snapshot && self.marks.get(&mark).is_some_and(|m| *m >= order) {
             self.skipped += 1;
@@ -118,6 +121,9 @@ impl Emitter {
     /// the new key (with `__debezium.oldkey`), so a keyed consumer (and the
     /// sink's ReplacingMergeTree) drops the old row.
     pub(crate) async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, version: RowVersion) -> Result<()> {
+        if self.config.capture.skips(op) {
+            return Ok(());
+        }
         let row_position = format!("{}:{}:{}", source.file, source.pos, source.row);
         if op == Op::Update
             && let (Some(old), Some(new)) = (&before, &after)
@@ -153,6 +159,7 @@ impl Emitter {
             topic: &codec.topic,
             key: encoded.key.as_deref(),
             value,
+            partition: None,
             order,
             position: order.position(row_position),
             extra_headers: headers,
@@ -161,6 +168,34 @@ impl Emitter {
         if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
             self.emit(record(None, RecordOrder { step: Step::Tombstone, ..order }), false).await?;
         }
+        Ok(())
+    }
+
+    /// Debezium's truncate event (`op = t`, no key, no images) for a table
+    /// emptied by `TRUNCATE`, or with [`DROPPED_HEADER`] for one that was
+    /// dropped. It goes to every partition of the table's topic, so a consumer
+    /// of each partition sees it after that partition's earlier changes.
+    pub(crate) async fn truncate(&mut self, codec: &TableCodec, source: &SourceInfo, version: RowVersion, dropped: bool) -> Result<()> {
+        if self.config.capture.skips(Op::Truncate) {
+            return Ok(());
+        }
+        let encoded = codec.encode(Op::Truncate, None, None, source, now_ms())?;
+        let partitions = self.partitions_of(&codec.topic).await?;
+        let headers: &[(&str, &str)] = if dropped { &[(DROPPED_HEADER, "true")] } else { &[] };
+        let order = RecordOrder::change(version.0);
+        for partition in 0..partitions {
+            let record = Record {
+                topic: &codec.topic,
+                key: None,
+                value: Some(&encoded.value),
+                partition: Some(partition),
+                order,
+                position: order.position(&format!("{}:{}:{}", source.file, source.pos, source.row)),
+                extra_headers: headers,
+            };
+            self.emit(record, false).await?;
+        }
+        self.metrics.rows.with_label_values(&[Op::Truncate.code()]).inc();
         Ok(())
     }
 

@@ -15,6 +15,8 @@ pub enum Op {
     Update,
     Delete,
     Read,
+    /// The table was emptied (`TRUNCATE`; also sent when it is dropped).
+    Truncate,
 }
 
 impl Op {
@@ -24,6 +26,7 @@ impl Op {
             Op::Update => "u",
             Op::Delete => "d",
             Op::Read => "r",
+            Op::Truncate => "t",
         }
     }
 }

@@ -300,20 +300,37 @@ impl Stream<'_> {
         Ok(())
     }
 
-    /// A DDL statement of a captured database: published on the schema-change topic.
+    /// A DDL statement of a captured database: published on the schema-change
+    /// topic. `TRUNCATE` becomes Debezium's truncate event in the table's
+    /// topic instead; `DROP TABLE` is published and followed by a truncate
+    /// event marked as a drop for each captured table it drops, so a consumer
+    /// keeping the table's rows learns that they are gone.
     async fn ddl(&mut self, at: &BinlogPosition, ts_ms: i64, server_id: u32, database: &str, statement: &str, gtid: &Option<String>) -> Result<()> {
         let config = self.config;
         self.metrics.ddl.inc();
-        let target = schema_change::ddl_target(statement, database);
-        let captured = match &target {
-            Some(t) => config.capture.captures(&t.database, &t.table),
+        let targets = schema_change::ddl_targets(statement, database);
+        let captured: Vec<&schema_change::DdlTarget> = targets.iter().filter(|t| config.capture.captures(&t.database, &t.table)).collect();
+        let relevant = match targets.first() {
+            Some(_) => !captured.is_empty(),
             None => !database.is_empty() && config.capture.captures(database, ""),
         };
-        if !captured {
+        if !relevant {
+            return Ok(());
+        }
+        let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
+        let kind = targets.first().map(|t| t.kind);
+        if kind == Some("TRUNCATE") {
+            tracing::info!(%at, %database, tables = captured.len(), "TRUNCATE: publishing truncate events");
+            for t in captured {
+                let source = SourceInfo::streamed(config, &t.database, &t.table, at, ts_ms, server_id, gtid);
+                let codec = self.codec_of_named(&t.database, &t.table).await?;
+                self.emitter.truncate(&codec, &source, version, false).await?;
+            }
             return Ok(());
         }
         tracing::info!(%at, %database, %statement, "DDL: publishing a schema change; later rows carry the new shape");
-        let table = match &target {
+        let first = captured.first().copied();
+        let table = match first {
             Some(t) => {
                 let mysql = self.mysql;
                 let describe = || async move {
@@ -330,20 +347,46 @@ impl Stream<'_> {
             }
             None => None,
         };
-        let table_name = target.as_ref().map(|t| t.table.clone()).unwrap_or_default();
+        let table_name = first.map(|t| t.table.clone()).unwrap_or_default();
         let source = SourceInfo::streamed(config, database, &table_name, at, ts_ms, server_id, gtid);
         let (key, value) = schema_change::event(&source, database, statement, table, now_ms());
         let encoded = self.codecs.schema_change(&key, &value).await?;
-        let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
         let record = Record {
             topic: &config.capture.topic_prefix,
             key: encoded.key.as_deref(),
             value: Some(&encoded.value),
+            partition: None,
             order: RecordOrder::change(version.0),
             position: format!("{at}:0"),
             extra_headers: &[],
         };
-        self.emitter.emit(record, false).await
+        self.emitter.emit(record, false).await?;
+        if kind == Some("DROP") {
+            for t in captured {
+                let source = SourceInfo::streamed(config, &t.database, &t.table, at, ts_ms, server_id, gtid);
+                let codec = self.codec_of_named(&t.database, &t.table).await?;
+                self.emitter.truncate(&codec, &source, version, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A codec for events of `database.table` that carry no row (truncates):
+    /// the one last used for it, else one for its shape in the catalog (no
+    /// columns if it is gone).
+    async fn codec_of_named(&mut self, database: &str, table: &str) -> Result<std::rc::Rc<crate::codec::TableCodec>> {
+        if let Some(codec) = self.codecs.latest(database, table) {
+            return Ok(codec);
+        }
+        let mysql = self.mysql;
+        let connect = || async move { mysql.connect().await.map_err(ServerError::Connect) };
+        let mut catalog = self
+            .retry
+            .run(&format!("connecting to read the catalog of `{database}`.`{table}`"), connect, ServerError::is_transient)
+            .await
+            .map_err(Gave::into_inner)?;
+        let shape = crate::snapshot::catalog_shape(&mut catalog, database, table).await?;
+        self.codecs.for_table(&shape).await
     }
 }
 

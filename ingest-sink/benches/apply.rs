@@ -52,6 +52,7 @@ async fn main() {
             encoder.encode(&event, &mut payload).unwrap();
             Record {
                 version: None,
+                dropped: false,
                 offset: i as i64,
                 key: None,
                 payload: Some(payload),
@@ -98,7 +99,8 @@ async fn round_of(stack: &Stack, records: &[Record], delivery: Delivery, cache: 
         delivery,
         client: clickhouse::Client::default().with_url(&stack.clickhouse_url),
         database: "default".into(),
-        table_for: Box::new(move |_| table.clone()),
+        table_for: Box::new(move |_, _| table.clone()),
+        on_table_drop: Default::default(),
         table_settings: TableSettings {
             metadata_columns: false,
             create: true,

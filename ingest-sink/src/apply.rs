@@ -15,7 +15,8 @@
 use crate::batch::{Batch, Record};
 use crate::clickhouse::changelog;
 use crate::clickhouse::table::{Layout, RecordMeta, Table, TableError, TableSettings};
-use crate::config::{Delivery, ErrorsTolerance};
+use crate::clickhouse::truncate;
+use crate::config::{Delivery, ErrorsTolerance, TableDropPolicy};
 use crate::decode::RecordDecoder;
 use crate::dlq::{DeadKind, DeadLetterQueue};
 use crate::exactly_once::{Classification, InvalidBatch, OffsetRange, PartitionState, Phase, Step, plan};
@@ -52,7 +53,9 @@ pub struct BatchApplier {
     pub delivery: Delivery,
     pub client: Client,
     pub database: String,
-    pub table_for: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// The table of a topic, given the source `(database, table)` its change events name.
+    pub table_for: Box<dyn Fn(&str, Option<(&str, &str)>) -> String + Send + Sync>,
+    pub on_table_drop: TableDropPolicy,
     pub table_settings: TableSettings,
     pub tolerance: ErrorsTolerance,
     pub dlq: Option<DeadLetterQueue>,
@@ -67,6 +70,21 @@ enum Converted {
     Dead(DeadKind, String),
     /// A tombstone (no value): nothing to append.
     Empty,
+    /// A truncate event (`op = t`): the table's older rows go.
+    Truncate(Truncate),
+}
+
+/// A truncate event: its version, and the source table it names.
+struct Truncate {
+    version: u64,
+    source: Option<(String, String)>,
+}
+
+/// Where the effects of one applied range stand.
+struct Effects {
+    before_stored: bool,
+    fence: Fence,
+    range: OffsetRange,
 }
 
 impl BatchApplier {
@@ -107,22 +125,70 @@ impl BatchApplier {
         Ok(())
     }
 
+    /// Applies `range` of `batch`: its rows in one insert, or — when the range
+    /// holds truncate events — the rows before each truncate, the truncate,
+    /// and so on, each part with its own deduplication token (the parts are
+    /// the same on a replay of the range, so their tokens are too). `BEFORE`
+    /// is stored before the first effect, `AFTER` after the last.
     async fn insert(&mut self, batch: &Batch, range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
         let key = &batch.key;
-        // Every record is decoded (and every new schema version given its
-        // columns) before any row is encoded: RowBinary rows must all carry
-        // the table's final column list.
         let mut decoded = Vec::with_capacity(batch.records.len());
         for record in records_in(batch, range) {
-            match self.prepare(key, range, record).await? {
-                Converted::Row(value) => decoded.push((record, value)),
-                Converted::Empty => {}
-                Converted::Dead(kind, reason) => self.dead_letter(key, range, record, kind, &reason).await?,
+            decoded.push((record, self.decode(key, record).await?));
+        }
+        let mut effects = Effects { before_stored: false, fence, range };
+        let mut part_start = range.min;
+        let mut part = Vec::new();
+        for (record, converted) in decoded {
+            match converted {
+                Converted::Truncate(truncate) => {
+                    let rows = std::mem::take(&mut part);
+                    self.insert_part(key, OffsetRange::new(part_start, record.offset - 1), rows, &mut effects).await?;
+                    self.store_before(key, &mut effects).await?;
+                    self.truncate(key, range, record, truncate).await?;
+                    part_start = record.offset + 1;
+                }
+                other => part.push((record, other)),
             }
         }
-        let mut rows = Vec::with_capacity(decoded.len() * 64);
+        self.insert_part(key, OffsetRange::new(part_start, range.max), part, &mut effects).await?;
+        if self.delivery == Delivery::ExactlyOnce {
+            self.set_state(key, range, fence, Phase::After).await?;
+            faults::point("after_after");
+        }
+        Ok(())
+    }
+
+    /// Stores `BEFORE` for the range unless it is stored already (or delivery is at-least-once).
+    async fn store_before(&self, key: &PartitionKey, effects: &mut Effects) -> Result<(), ApplyError> {
+        if self.delivery == Delivery::ExactlyOnce && !effects.before_stored {
+            self.set_state(key, effects.range, effects.fence, Phase::Before).await?;
+            effects.before_stored = true;
+            faults::point("after_before");
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows of `part` (a sub-range of the applied range without
+    /// truncates): every record's table made ready for its schema first
+    /// (RowBinary rows must all carry the table's final column list), then
+    /// encoded, then inserted in one INSERT.
+    async fn insert_part(&mut self, key: &PartitionKey, part: OffsetRange, records: Vec<(&Record, Converted)>, effects: &mut Effects) -> Result<(), ApplyError> {
+        let range = effects.range;
+        let mut ready = Vec::with_capacity(records.len());
+        for (record, converted) in records {
+            match converted {
+                Converted::Row(value) => match self.ready(key, range, record, &value).await? {
+                    None => ready.push((record, value)),
+                    Some((kind, reason)) => self.dead_letter(key, range, record, kind, &reason).await?,
+                },
+                Converted::Dead(kind, reason) => self.dead_letter(key, range, record, kind, &reason).await?,
+                Converted::Empty | Converted::Truncate(_) => {}
+            }
+        }
+        let mut rows = Vec::with_capacity(ready.len() * 64);
         let mut row_count = 0u64;
-        for (record, value) in decoded {
+        for (record, value) in ready {
             let meta = RecordMeta {
                 topic: &key.topic,
                 partition: key.partition,
@@ -136,41 +202,57 @@ impl BatchApplier {
                 Err(e) => self.dead_letter(key, range, record, DeadKind::Convert, &e.to_string()).await?,
             }
         }
+        if row_count == 0 {
+            return Ok(());
+        }
+        self.store_before(key, effects).await?;
         let exactly_once = self.delivery == Delivery::ExactlyOnce;
-        if row_count > 0 {
-            if exactly_once {
-                self.set_state(key, range, fence, Phase::Before).await?;
-                faults::point("after_before");
-            }
-            let token = exactly_once.then(|| format!("{}:{}:{}:{}", key.topic, key.partition, range.min, range.max));
-            let rows = bytes::Bytes::from(rows);
-            let table = self.tables.get(&key.topic).expect("a converted row opened its table");
-            let started = std::time::Instant::now();
-            self.retry
-                .run(
-                    &format!("inserting {key} {range} into {}", table.name()),
-                    || table.insert(rows.clone(), token.as_deref()),
-                    TableError::is_transient,
-                )
-                .await
-                .map_err(|e| self.table_failure(key, range, e))?;
-            self.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
-            tracing::debug!(%key, %range, rows = row_count, ?token, "inserted");
-            self.metrics.batches_inserted.with_label_values(&[key.topic.as_str()]).inc();
-            self.metrics.rows_inserted.with_label_values(&[key.topic.as_str()]).inc_by(row_count);
-            faults::point("after_insert");
-        }
-        if exactly_once {
-            self.set_state(key, range, fence, Phase::After).await?;
-            faults::point("after_after");
-        }
+        let token = exactly_once.then(|| format!("{}:{}:{}:{}", key.topic, key.partition, part.min, part.max));
+        let rows = bytes::Bytes::from(rows);
+        let table = self.tables.get(&key.topic).expect("a converted row opened its table");
+        let started = std::time::Instant::now();
+        self.retry
+            .run(
+                &format!("inserting {key} {part} into {}", table.name()),
+                || table.insert(rows.clone(), token.as_deref()),
+                TableError::is_transient,
+            )
+            .await
+            .map_err(|e| self.table_failure(key, range, e))?;
+        self.metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(%key, %part, rows = row_count, ?token, "inserted");
+        self.metrics.batches_inserted.with_label_values(&[key.topic.as_str()]).inc();
+        self.metrics.rows_inserted.with_label_values(&[key.topic.as_str()]).inc_by(row_count);
+        faults::point("after_insert");
         Ok(())
     }
 
-    /// Decodes `record` and makes its table ready for its schema version
-    /// (opened, columns added); decoding errors that retrying cannot fix
-    /// become dead letters.
-    async fn prepare(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record) -> Result<Converted, ApplyError> {
+    /// Applies a truncate event (or a drop, per `on_table_drop`) to the
+    /// topic's table: rows of older versions are marked deleted. Idempotent:
+    /// repeating it after later rows arrived leaves those rows alone.
+    async fn truncate(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record, truncate: Truncate) -> Result<(), ApplyError> {
+        if record.dropped && self.on_table_drop == TableDropPolicy::Keep {
+            return Ok(());
+        }
+        let name = match self.tables.get(&key.topic) {
+            Some(table) => table.table().to_string(),
+            None => (self.table_for)(&key.topic, truncate.source.as_ref().map(|(d, t)| (d.as_str(), t.as_str()))),
+        };
+        let (client, database) = (&self.client, &self.database);
+        self.retry
+            .run(
+                &format!("applying the {} at {key}@{} to {name}", if record.dropped { "drop" } else { "truncate" }, record.offset),
+                || truncate::delete_rows(client, database, &name, truncate.version),
+                TableError::is_transient,
+            )
+            .await
+            .map_err(|e| self.table_failure(key, range, e))?;
+        tracing::info!(%key, offset = record.offset, table = %name, dropped = record.dropped, "applied a truncate event: older rows marked deleted");
+        Ok(())
+    }
+
+    /// Decodes `record`; decoding errors that retrying cannot fix become dead letters.
+    async fn decode(&self, key: &PartitionKey, record: &Record) -> Result<Converted, ApplyError> {
         let Some(payload) = record.payload.as_deref() else {
             return Ok(Converted::Empty);
         };
@@ -183,6 +265,21 @@ impl BatchApplier {
             Err(Gave::Up(e)) => return Ok(Converted::Dead(DeadKind::Decode, e.to_string())),
             Err(Gave::Shutdown(_)) => return Err(ApplyError::Shutdown(key.clone())),
         };
+        if changelog::is_envelope(&decoded.schema.schema) && changelog::op(&decoded.value) == Some("t") {
+            return Ok(match changelog::version(&decoded.value, record.version) {
+                Ok(version) => Converted::Truncate(Truncate {
+                    version,
+                    source: changelog::source_table(&decoded.value),
+                }),
+                Err(reason) => Converted::Dead(DeadKind::Convert, reason),
+            });
+        }
+        Ok(Converted::Row(decoded))
+    }
+
+    /// Makes the topic's table ready for `decoded`'s schema version (opened,
+    /// columns added); `Some` is why the record cannot be applied (a dead letter).
+    async fn ready(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record, decoded: &Decoded) -> Result<Option<(DeadKind, String)>, ApplyError> {
         let schema = &decoded.schema;
         let new_version = !self.tables.get(&key.topic).is_some_and(|t| t.knows(schema.version_id));
         // Avro keys name their schema version, so each new key version is
@@ -198,7 +295,7 @@ impl BatchApplier {
         let key_columns = match (key_unchecked, changelog::is_envelope(&schema.schema)) {
             (true, true) => match self.key_columns(key, record).await? {
                 Ok(columns) => Some(columns),
-                Err(dead) => return Ok(dead),
+                Err(dead) => return Ok(Some(dead)),
             },
             _ => None,
         };
@@ -207,7 +304,8 @@ impl BatchApplier {
                 Some(columns) => Layout::Changelog { key: columns.clone() },
                 None => Layout::Append,
             };
-            let table_name = (self.table_for)(&key.topic);
+            let source = changelog::source_table(&decoded.value);
+            let table_name = (self.table_for)(&key.topic, source.as_ref().map(|(d, t)| (d.as_str(), t.as_str())));
             let (client, database, settings) = (&self.client, &self.database, &self.table_settings);
             let table = self
                 .retry
@@ -254,14 +352,14 @@ impl BatchApplier {
             let table = self.tables.get_mut(&key.topic).expect("opened above");
             table.adopt_schema(schema, added);
         }
-        Ok(Converted::Row(decoded))
+        Ok(None)
     }
 
     /// The primary-key columns of a change event, from its key's schema; a
     /// record whose key is missing or undecodable is a dead letter.
-    async fn key_columns(&self, key: &PartitionKey, record: &Record) -> Result<Result<Vec<String>, Converted>, ApplyError> {
+    async fn key_columns(&self, key: &PartitionKey, record: &Record) -> Result<Result<Vec<String>, (DeadKind, String)>, ApplyError> {
         let Some(bytes) = record.key.as_deref() else {
-            return Ok(Err(Converted::Dead(
+            return Ok(Err((
                 DeadKind::Convert,
                 "a change event without a key: the source table has no primary key, so its rows cannot be \
                  replaced or deleted in ClickHouse; give the table a primary key or exclude it from capture"
@@ -275,9 +373,9 @@ impl BatchApplier {
         match decoded {
             Ok(decoded) => match &decoded.schema.schema {
                 apache_avro::Schema::Record(r) => Ok(Ok(r.fields.iter().map(|f| f.name.clone()).collect())),
-                _ => Ok(Err(Converted::Dead(DeadKind::Decode, "the change event's key is not a record".into()))),
+                _ => Ok(Err((DeadKind::Decode, "the change event's key is not a record".into()))),
             },
-            Err(Gave::Up(e)) => Ok(Err(Converted::Dead(DeadKind::Decode, format!("key: {e}")))),
+            Err(Gave::Up(e)) => Ok(Err((DeadKind::Decode, format!("key: {e}")))),
             Err(Gave::Shutdown(_)) => Err(ApplyError::Shutdown(key.clone())),
         }
     }

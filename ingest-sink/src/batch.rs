@@ -21,6 +21,8 @@ pub struct Record {
     pub timestamp_ms: i64,
     /// The `cdc.version` header (change events from cdc-source).
     pub version: Option<u64>,
+    /// A truncate event marked as a table drop (`cdc.table.dropped` header).
+    pub dropped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +149,7 @@ mod tests {
     fn rec(offset: i64) -> Record {
         Record {
             version: None,
+            dropped: false,
             offset,
             key: None,
             payload: Some(vec![offset as u8]),

@@ -143,6 +143,24 @@ pub struct ApplyConfig {
     /// `non_replicated_deduplication_window` of created tables (inserts remembered for dedup).
     #[serde(default = "default_dedup_window")]
     pub dedup_window: u64,
+    /// What a dropped source table (`DROP TABLE`) does to its ClickHouse table.
+    #[serde(default)]
+    pub on_table_drop: TableDropPolicy,
+}
+
+/// What happens in ClickHouse when the source table is dropped. (Dropping
+/// the ClickHouse table is not offered: with several partitions, one
+/// partition's older rows can still arrive after another partition's drop.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableDropPolicy {
+    /// Keep the table with every row of the dropped table marked deleted
+    /// (gone from the `FINAL` view). A table created later under the same
+    /// name continues it: its new columns are added, a retyped column is changed.
+    #[default]
+    DeleteRows,
+    /// Keep the table and its rows as they were.
+    Keep,
 }
 
 impl Default for ApplyConfig {
@@ -152,14 +170,24 @@ impl Default for ApplyConfig {
             create_tables: true,
             metadata_columns: false,
             dedup_window: default_dedup_window(),
+            on_table_drop: TableDropPolicy::default(),
         }
     }
 }
 
 impl ApplyConfig {
-    /// The table for `topic`.
-    pub fn table_for(&self, topic: &str) -> String {
-        self.tables.get(topic).cloned().unwrap_or_else(|| shared::kafka::default_table(topic))
+    /// The table for `topic`: the one `tables` maps it to, else — for change
+    /// events naming their `source` table — `<prefix>_<database>_<table>` with
+    /// the source's exact names (`prefix`: the topic before its database and
+    /// table parts, `.` and `-` made `_`), else the topic with `.` and `-` made `_`.
+    pub fn table_for(&self, topic: &str, source: Option<(&str, &str)>) -> String {
+        if let Some(table) = self.tables.get(topic) {
+            return table.clone();
+        }
+        match source {
+            Some((database, table)) => shared::kafka::change_table(topic, database, table),
+            None => shared::kafka::default_table(topic),
+        }
     }
 }
 

@@ -268,7 +268,8 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
         delivery: config.consumer.delivery,
         client: config.clickhouse.client(),
         database: config.clickhouse.database.clone(),
-        table_for: Box::new(move |topic| apply_config.table_for(topic)),
+        table_for: Box::new(move |topic, source| apply_config.table_for(topic, source)),
+        on_table_drop: config.apply.on_table_drop,
         table_settings: TableSettings {
             metadata_columns: config.apply.metadata_columns,
             create: config.apply.create_tables,
@@ -360,6 +361,9 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
                                         .find(|h| h.key == shared::row_version::HEADER)
                                         .and_then(|h| h.value)
                                         .and_then(changelog::header_version)
+                                }),
+                                dropped: message.headers().is_some_and(|headers| {
+                                    headers.iter().any(|h| h.key == shared::row_version::DROPPED_HEADER && h.value == Some(b"true".as_slice()))
                                 }),
                             };
                             ready.extend(batcher.push(&key, record, Instant::now()));

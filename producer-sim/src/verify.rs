@@ -1,8 +1,8 @@
 //! `producer-sim verify`: proof that what is in MySQL is what is in ClickHouse.
 //!
 //! For every captured MySQL table, the ClickHouse table the sink fills
-//! (`<topic-prefix>.<database>.<table>` with `.` and `-` made `_`, the sink's
-//! default naming) is read with `FINAL` and `_is_deleted = 0`, and compared
+//! (`<topic-prefix>_<database>_<table>`, the prefix's `.` and `-` made `_` and
+//! the MySQL names exact: the sink's default naming) is read with `FINAL` and `_is_deleted = 0`, and compared
 //! key by key: a checksum over every column, each value normalised for the
 //! type mapping (decimals without trailing zeros, date-times without trailing
 //! fractional zeros, JSON with sorted keys, binary as hex). For the clickstream
@@ -240,7 +240,7 @@ fn quote_clickhouse(name: &str) -> String {
 
 /// The ClickHouse table the sink writes for `database.table` (its default naming).
 pub fn clickhouse_table(topic_prefix: &str, database: &str, table: &str) -> String {
-    shared::kafka::default_table(&format!("{topic_prefix}.{database}.{table}"))
+    shared::kafka::change_table(&shared::kafka::table_topic(topic_prefix, database, table), database, table)
 }
 
 type Rows = HashMap<String, (u64, Vec<Option<String>>)>;

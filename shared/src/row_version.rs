@@ -11,6 +11,11 @@
 /// The Kafka record header carrying the version as decimal text.
 pub const HEADER: &str = "cdc.version";
 
+/// The header (`true`) on a truncate event (`op = t`) that `cdc-source` sends
+/// because the table was dropped, not emptied; the row version of that event
+/// orders the drop against the table's changes.
+pub const DROPPED_HEADER: &str = "cdc.table.dropped";
+
 /// Bits of the version given to each part (the sign bit stays 0 so it fits Avro's `long`).
 const FILE_BITS: u32 = 18;
 const POS_BITS: u32 = 32;

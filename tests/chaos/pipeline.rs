@@ -44,7 +44,11 @@ impl Pipeline {
         let database = name.clone();
         let clicks_topic = format!("{name}_clicks");
         let clicks_table = format!("{name}_clicks");
-        let mut topics: Vec<String> = TABLES.iter().chain(extra_tables).map(|t| format!("\"{database}.{database}.{t}\"")).collect();
+        let mut topics: Vec<String> = TABLES
+            .iter()
+            .chain(extra_tables)
+            .map(|t| format!("{:?}", shared::kafka::table_topic(&database, &database, t)))
+            .collect();
         topics.push(format!("\"{database}\"")); // schema changes
         topics.push(format!("\"{clicks_topic}\""));
         let glue = format!(

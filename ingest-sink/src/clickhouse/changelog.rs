@@ -119,20 +119,45 @@ pub fn change(envelope: &Value, header_version: Option<u64>) -> Result<Change<'_
     let (image, deleted) = match op {
         "c" | "u" | "r" => ("after", false),
         "d" => ("before", true),
-        other => {
-            return Err(format!(
-                "op {other:?} cannot be applied row by row (only c, u, r, d are); a truncate must be repeated in ClickHouse by hand"
-            ));
-        }
+        other => return Err(format!("op {other:?} is not a row change (only c, u, r, d are; t is applied to the whole table)")),
     };
     let Some(Value::Record(image)) = field(image) else {
         return Err(format!("op {op:?} without a `{image}` image"));
     };
-    let version = match header_version {
-        Some(v) => v,
-        None => version_from_source(field("source")).ok_or("no `cdc.version` header and no usable source.file/pos/row to order the change by")?,
-    };
-    Ok(Change { image, deleted, version })
+    Ok(Change {
+        image,
+        deleted,
+        version: version(envelope, header_version)?,
+    })
+}
+
+/// The `op` of a change event.
+pub fn op(envelope: &Value) -> Option<&str> {
+    let Value::Record(fields) = envelope else { return None };
+    match field(fields, "op") {
+        Some(Value::String(op)) => Some(op),
+        _ => None,
+    }
+}
+
+/// The version of a change event: its `cdc.version` header, else derived
+/// from `source.file`, `source.pos` and `source.row`.
+pub fn version(envelope: &Value, header_version: Option<u64>) -> Result<u64, String> {
+    if let Some(v) = header_version {
+        return Ok(v);
+    }
+    let Value::Record(fields) = envelope else { return Err("the value is not a change-event record".into()) };
+    version_from_source(field(fields, "source")).ok_or_else(|| "no `cdc.version` header and no usable source.file/pos/row to order the change by".into())
+}
+
+/// `(source.db, source.table)` of a change event: the source table's exact names.
+pub fn source_table(envelope: &Value) -> Option<(String, String)> {
+    let Value::Record(fields) = envelope else { return None };
+    let Some(Value::Record(source)) = field(fields, "source") else { return None };
+    match (field(source, "db"), field(source, "table")) {
+        (Some(Value::String(db)), Some(Value::String(table))) if !db.is_empty() && !table.is_empty() => Some((db.clone(), table.clone())),
+        _ => None,
+    }
 }
 
 /// The value of record field `name`, out of its union if it is in one.
@@ -241,7 +266,9 @@ mod tests {
         assert_eq!(d.image[0].1, Value::Long(7));
         assert_eq!(d.version, RowVersion::of("bin.000003", 1200, 2).unwrap().0);
         assert!(change(&envelope("d", None, None), Some(1)).unwrap_err().contains("without a `before` image"));
-        assert!(change(&envelope("t", None, None), Some(1)).unwrap_err().contains("truncate"));
+        assert!(change(&envelope("t", None, None), Some(1)).unwrap_err().contains("not a row change"));
+        assert_eq!(op(&envelope("t", None, None)), Some("t"));
+        assert_eq!(version(&envelope("t", None, None), None).unwrap(), RowVersion::of("bin.000003", 1200, 2).unwrap().0);
         assert_eq!(header_version(b"123"), Some(123));
         assert_eq!(header_version(b"x"), None);
     }

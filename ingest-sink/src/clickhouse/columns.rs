@@ -22,8 +22,13 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnType {
     Bool,
+    Int8,
+    Int16,
     Int32,
     Int64,
+    UInt8,
+    UInt16,
+    UInt32,
     UInt64,
     Float32,
     Float64,
@@ -45,8 +50,13 @@ impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ColumnType::Bool => f.write_str("Bool"),
+            ColumnType::Int8 => f.write_str("Int8"),
+            ColumnType::Int16 => f.write_str("Int16"),
             ColumnType::Int32 => f.write_str("Int32"),
             ColumnType::Int64 => f.write_str("Int64"),
+            ColumnType::UInt8 => f.write_str("UInt8"),
+            ColumnType::UInt16 => f.write_str("UInt16"),
+            ColumnType::UInt32 => f.write_str("UInt32"),
             ColumnType::UInt64 => f.write_str("UInt64"),
             ColumnType::Float32 => f.write_str("Float32"),
             ColumnType::Float64 => f.write_str("Float64"),
@@ -130,11 +140,11 @@ fn column_type(schema: &Schema) -> Result<ColumnType, String> {
         Schema::TimestampMillis | Schema::LocalTimestampMillis => ColumnType::DateTime64(3),
         Schema::TimestampMicros | Schema::LocalTimestampMicros => ColumnType::DateTime64(6),
         Schema::TimestampNanos | Schema::LocalTimestampNanos => ColumnType::DateTime64(9),
-        Schema::Decimal(d) if d.precision <= 38 => ColumnType::Decimal {
+        Schema::Decimal(d) if d.precision <= 76 => ColumnType::Decimal {
             precision: d.precision,
             scale: d.scale,
         },
-        Schema::Decimal(d) => return Err(format!("decimal precision {} is above 38", d.precision)),
+        Schema::Decimal(d) => return Err(format!("decimal precision {} is above ClickHouse's 76", d.precision)),
         Schema::Array(a) => ColumnType::Array(Box::new(column_type(&a.items)?)),
         Schema::Map(m) => ColumnType::Map(Box::new(column_type(&m.types)?)),
         Schema::Record(_) => ColumnType::Json,
@@ -170,8 +180,9 @@ pub fn encode(column: &Column, value: &Value, out: &mut Vec<u8>) -> Result<(), C
 pub fn encode_default(column_type: &ColumnType, out: &mut Vec<u8>) {
     match column_type {
         ColumnType::Nullable(_) => out.push(1),
-        ColumnType::Bool => out.push(0),
-        ColumnType::Int32 | ColumnType::Float32 | ColumnType::Date32 => out.extend_from_slice(&[0; 4]),
+        ColumnType::Bool | ColumnType::Int8 | ColumnType::UInt8 => out.push(0),
+        ColumnType::Int16 | ColumnType::UInt16 => out.extend_from_slice(&[0; 2]),
+        ColumnType::Int32 | ColumnType::UInt32 | ColumnType::Float32 | ColumnType::Date32 => out.extend_from_slice(&[0; 4]),
         ColumnType::Int64 | ColumnType::UInt64 | ColumnType::Float64 | ColumnType::DateTime64(_) => {
             out.extend_from_slice(&[0; 8])
         }
@@ -187,8 +198,89 @@ fn decimal_width(precision: usize) -> usize {
     match precision {
         0..=9 => 4,
         10..=18 => 8,
-        _ => 16,
+        19..=38 => 16,
+        _ => 32,
     }
+}
+
+/// The range of an integer column type: (signed, bits).
+fn integer_range(t: &ColumnType) -> Option<(bool, u32)> {
+    Some(match t {
+        ColumnType::Int8 => (true, 8),
+        ColumnType::Int16 => (true, 16),
+        ColumnType::Int32 => (true, 32),
+        ColumnType::Int64 => (true, 64),
+        ColumnType::UInt8 => (false, 8),
+        ColumnType::UInt16 => (false, 16),
+        ColumnType::UInt32 => (false, 32),
+        ColumnType::UInt64 => (false, 64),
+        _ => return None,
+    })
+}
+
+/// Whether `t` is an integer type.
+pub fn is_integer(t: &ColumnType) -> bool {
+    integer_range(t).is_some()
+}
+
+/// Whether every value of type `narrow` is also a value of type `wide`,
+/// unchanged (nullability aside): integer ranges, decimals with as many
+/// integer and fraction digits, Float32 in Float64, finer DateTime64,
+/// enum text in String.
+pub fn contains(wide: &ColumnType, narrow: &ColumnType) -> bool {
+    use ColumnType::*;
+    if wide == narrow {
+        return true;
+    }
+    match (wide, narrow) {
+        (w, n) if integer_range(w).is_some() && integer_range(n).is_some() => {
+            let ((ws, wb), (ns, nb)) = (integer_range(w).unwrap(), integer_range(n).unwrap());
+            match (ws, ns) {
+                (true, true) | (false, false) => wb >= nb,
+                (true, false) => wb > nb,
+                (false, true) => false,
+            }
+        }
+        (Decimal { precision: wp, scale: ws }, Decimal { precision: np, scale: ns }) => ws >= ns && wp - ws >= np - ns,
+        (Decimal { precision, scale }, n) if integer_range(n).is_some() => {
+            let (signed, bits) = integer_range(n).unwrap();
+            let digits = match (signed, bits) {
+                (_, 8) => 3,
+                (_, 16) => 5,
+                (_, 32) => 10,
+                (true, _) => 19,
+                (false, _) => 20,
+            };
+            precision - scale >= digits
+        }
+        (Float64, Float32) => true,
+        (DateTime64(w), DateTime64(n)) => w >= n,
+        (String, LowCardinalityString) | (LowCardinalityString, String) => true,
+        (Nullable(w), n) => contains(w, n.strip_nullable()),
+        (w, Nullable(n)) => contains(w, n),
+        _ => false,
+    }
+}
+
+impl ColumnType {
+    /// The type inside `Nullable(…)`, or the type itself.
+    pub fn strip_nullable(&self) -> &ColumnType {
+        match self {
+            ColumnType::Nullable(inner) => inner,
+            other => other,
+        }
+    }
+}
+
+/// Writes integer `value` as a column of integer type `t`, refusing values outside its range.
+fn integer(t: &ColumnType, value: i128, out: &mut Vec<u8>) -> Result<(), String> {
+    let (signed, bits) = integer_range(t).expect("an integer column");
+    let (min, max) = if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
+    if value < min || value > max {
+        return Err(format!("{value} is outside the range of {t}"));
+    }
+    out.extend_from_slice(&value.to_le_bytes()[..(bits / 8) as usize]);
+    Ok(())
 }
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {
@@ -216,13 +308,25 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
             encode_value(inner, v, out)?;
         }
         (ColumnType::Array(_) | ColumnType::Map(_), Value::Null) => out.push(0),
-        (ColumnType::Bool, Value::Boolean(b)) => out.push(*b as u8),
-        (ColumnType::Int32, Value::Int(i) | Value::TimeMillis(i)) => out.extend_from_slice(&i.to_le_bytes()),
-        (ColumnType::Int64, Value::Long(i) | Value::TimeMicros(i)) => out.extend_from_slice(&i.to_le_bytes()),
-        (ColumnType::Int64, Value::Int(i)) => out.extend_from_slice(&i64::from(*i).to_le_bytes()),
-        (ColumnType::UInt64, Value::Long(i)) => {
-            out.extend_from_slice(&u64::try_from(*i).map_err(|_| format!("{i} is negative"))?.to_le_bytes())
+        (ColumnType::Bool | ColumnType::UInt8, Value::Boolean(b)) => out.push(*b as u8),
+        // Avro has no unsigned long: a long in a UInt64 column is read as
+        // its 64-bit two's complement, which is how Debezium's default
+        // (`bigint.unsigned.handling.mode = long`) writes BIGINT UNSIGNED.
+        (ColumnType::UInt64, Value::Long(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (t, Value::Int(i) | Value::TimeMillis(i)) if integer_range(t).is_some() => integer(t, i128::from(*i), out)?,
+        (t, Value::Long(i) | Value::TimeMicros(i)) if integer_range(t).is_some() => integer(t, i128::from(*i), out)?,
+        (t, Value::Decimal(d)) if integer_range(t).is_some() => {
+            // A whole-number decimal (`bigint.unsigned.handling.mode = precise`).
+            let be: Vec<u8> = Vec::try_from(d).map_err(|e| e.to_string())?;
+            let (negative, magnitude) = be_twos_complement(&be)?;
+            if negative || magnitude[16..].iter().any(|b| *b != 0) {
+                return Err("the decimal is outside the column's range".into());
+            }
+            integer(t, i128::from_le_bytes(magnitude[..16].try_into().expect("16 bytes")), out)?
         }
+        // MySQL turns an integer column retyped to text into its decimal digits; so do we.
+        (ColumnType::String, Value::Int(i)) => bytes(i.to_string().as_bytes(), out),
+        (ColumnType::String, Value::Long(i)) => bytes(i.to_string().as_bytes(), out),
         (ColumnType::Float32, Value::Float(x)) => out.extend_from_slice(&x.to_le_bytes()),
         (ColumnType::Float64, Value::Double(x)) => out.extend_from_slice(&x.to_le_bytes()),
         (ColumnType::Float64, Value::Float(x)) => out.extend_from_slice(&f64::from(*x).to_le_bytes()),
@@ -257,12 +361,14 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
         }
         (ColumnType::Decimal { precision, .. }, Value::Decimal(d)) => {
             let be: Vec<u8> = Vec::try_from(d).map_err(|e| e.to_string())?;
-            let unscaled = be_twos_complement(&be)?;
-            match decimal_width(*precision) {
-                4 => out.extend_from_slice(&i32::try_from(unscaled).map_err(|_| "value exceeds the precision")?.to_le_bytes()),
-                8 => out.extend_from_slice(&i64::try_from(unscaled).map_err(|_| "value exceeds the precision")?.to_le_bytes()),
-                _ => out.extend_from_slice(&unscaled.to_le_bytes()),
+            let (negative, le) = be_twos_complement(&be)?;
+            let width = decimal_width(*precision);
+            // The value fits the width if every byte above it is the sign's.
+            let fill = if negative { 0xFF } else { 0 };
+            if le[width..].iter().any(|b| *b != fill) || (le[width - 1] & 0x80 != 0) != negative {
+                return Err("value exceeds the precision".into());
             }
+            out.extend_from_slice(&le[..width]);
         }
         (ColumnType::Array(inner), Value::Array(items)) => {
             varint(items.len() as u64, out);
@@ -312,14 +418,21 @@ fn iso_utc_micros(text: &str) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000) + micros)
 }
 
-fn be_twos_complement(be: &[u8]) -> Result<i128, String> {
-    if be.len() > 16 {
-        return Err(format!("decimal of {} bytes exceeds Decimal(38)", be.len()));
-    }
+/// A big-endian two's-complement integer (Avro's decimal bytes) as its sign
+/// and 32 little-endian bytes (a 256-bit integer).
+fn be_twos_complement(be: &[u8]) -> Result<(bool, [u8; 32]), String> {
     let negative = be.first().is_some_and(|b| b & 0x80 != 0);
-    let mut buf = if negative { [0xFF; 16] } else { [0; 16] };
-    buf[16 - be.len()..].copy_from_slice(be);
-    Ok(i128::from_be_bytes(buf))
+    let fill = if negative { 0xFF } else { 0 };
+    // Leading sign bytes beyond 32 carry nothing.
+    let significant = be.len().saturating_sub(32);
+    if be[..significant].iter().any(|b| *b != fill) {
+        return Err(format!("decimal of {} bytes exceeds Decimal(76)", be.len()));
+    }
+    let mut le = [fill; 32];
+    for (i, b) in be[significant..].iter().rev().enumerate() {
+        le[i] = *b;
+    }
+    Ok((negative, le))
 }
 
 fn value_kind(v: &Value) -> String {

@@ -1,7 +1,9 @@
 //! Writing to ClickHouse: the Avro → ClickHouse column mapping and RowBinary
 //! encoding ([`columns`]), Debezium change events as row versions
-//! ([`changelog`]), and tables with deduplicated inserts ([`table`]).
+//! ([`changelog`]), tables with deduplicated inserts ([`table`]), and
+//! truncate events applied to them ([`truncate`]).
 
 pub mod changelog;
 pub mod columns;
 pub mod table;
+pub mod truncate;

@@ -14,7 +14,7 @@
 //! is refused with what to do: its partition stops, its records stay in Kafka.
 
 use super::changelog;
-use super::columns::{Column, ColumnType, ConvertError, UnsupportedSchema, columns_of, encode, encode_default};
+use super::columns::{self, Column, ColumnType, ConvertError, UnsupportedSchema, columns_of, encode, encode_default};
 use apache_avro::types::Value;
 use clickhouse::Client;
 use shared::glue::RegisteredSchema;
@@ -193,6 +193,11 @@ impl Table {
         &self.name
     }
 
+    /// The table's own name (unquoted, without the database).
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     fn unusable(&self, reason: String) -> TableError {
         TableError::Unusable {
             table: self.name.clone(),
@@ -332,32 +337,78 @@ impl Table {
         self.field_maps.contains_key(&version_id)
     }
 
-    /// Adds the columns of schema version `version_id` that the table lacks
-    /// (schema evolution); call [`Self::adopt_schema`] afterwards. A changelog
-    /// table refuses a field whose type differs from its column's.
-    pub async fn prepare_schema(&self, schema: &RegisteredSchema) -> Result<Vec<Column>, TableError> {
+    /// Makes the table ready for schema version `schema` (schema evolution):
+    /// adds the columns it lacks (nullable), and for a changelog table changes
+    /// a column whose type no longer holds the field's — in place when the
+    /// new type holds every old value unchanged (a widening: integer width or
+    /// signedness, decimal digits, NOT NULL → NULL, DateTime64 precision,
+    /// Float32 → Float64) or is text of an integer (what MySQL does to the
+    /// rows); replaced by a column of the new type when the table has no live
+    /// row to convert (after a truncate or a drop). Anything else — and any
+    /// change of a sorting-key column — is refused with the fix. Call
+    /// [`Self::adopt_schema`] with the result afterwards.
+    pub async fn prepare_schema(&self, schema: &RegisteredSchema) -> Result<SchemaChanges, TableError> {
         let fields = fields_of(&self.layout, schema).map_err(|e| self.unusable(e.to_string()))?;
-        if matches!(self.layout, Layout::Changelog { .. }) {
+        let mut retyped = Vec::new();
+        if let Layout::Changelog { key } = &self.layout {
             for field in &fields {
                 let Some(column) = self.columns.iter().find(|c| c.name == field.name) else { continue };
-                if !holds(&column.column_type, &field.column_type) {
-                    return Err(self.unusable(format!(
-                        "column `{}` is {} but schema version {} sends {}; the sink only adds columns. \
-                         The records wait in Kafka: ALTER the column to the new type (or recreate the table) and restart",
-                        field.name, column.column_type, schema.version_id, field.column_type
-                    )));
+                if holds(&column.column_type, &field.column_type) {
+                    continue;
                 }
+                let nullable = matches!(column.column_type, ColumnType::Nullable(_)) || matches!(field.column_type, ColumnType::Nullable(_));
+                let inner = field.column_type.strip_nullable().clone();
+                let target = if nullable && !matches!(inner, ColumnType::Array(_) | ColumnType::Map(_)) { ColumnType::Nullable(Box::new(inner)) } else { inner };
+                let old = column.column_type.strip_nullable();
+                let refuse = |why: &str| {
+                    self.unusable(format!(
+                        "column `{}` is {} but schema version {} sends {}: {why}. The records wait in Kafka: \
+                         change the column by hand (ALTER TABLE … MODIFY COLUMN) or drop the table so that it is \
+                         re-created and re-snapshot the source table, then restart",
+                        field.name, column.column_type, schema.version_id, field.column_type
+                    ))
+                };
+                if key.contains(&field.name) {
+                    return Err(refuse("it is in the sorting key, which ClickHouse cannot retype"));
+                }
+                let in_place = columns::contains(target.strip_nullable(), old)
+                    || (*target.strip_nullable() == ColumnType::String && columns::is_integer(old));
+                let how = if in_place {
+                    format!("ALTER TABLE {} MODIFY COLUMN {} {target}", self.name, quote(&column.name))
+                } else if self.live_rows().await? == 0 {
+                    format!("ALTER TABLE {0} DROP COLUMN IF EXISTS {1}, ADD COLUMN {1} {target}", self.name, quote(&column.name))
+                } else {
+                    return Err(refuse("the table has live rows whose values ClickHouse cannot convert exactly as MySQL did"));
+                };
+                self.execute(&how).await?;
+                tracing::info!(table = %self.name, column = %column.name, from = %column.column_type, to = %target, "retyped a column for a source type change");
+                retyped.push(Column { name: column.name.clone(), column_type: target });
             }
         }
-        let missing = self.missing(&fields);
-        for column in &missing {
+        let added = self.missing(&fields);
+        for column in &added {
             self.add_column(column).await?;
         }
-        Ok(missing)
+        Ok(SchemaChanges { added, retyped })
     }
 
-    /// Records the columns added for `schema` and how its fields map to columns.
-    pub fn adopt_schema(&mut self, schema: &RegisteredSchema, added: Vec<Column>) {
+    /// Rows not deleted (`FINAL`).
+    async fn live_rows(&self) -> Result<u64, TableError> {
+        self.client
+            .query(&format!("SELECT count() FROM {} FINAL WHERE {} = 0", self.name, quote(changelog::IS_DELETED)))
+            .fetch_one()
+            .await
+            .map_err(|e| self.clickhouse_error(e))
+    }
+
+    /// Records the columns changed for `schema` and how its fields map to columns.
+    pub fn adopt_schema(&mut self, schema: &RegisteredSchema, changes: SchemaChanges) {
+        for changed in changes.retyped {
+            if let Some(column) = self.columns.iter_mut().find(|c| c.name == changed.name) {
+                column.column_type = changed.column_type;
+            }
+        }
+        let added = changes.added;
         // Versions adopted earlier have no field for the added columns (else
         // they would have been added then): their rows write the default.
         for map in self.field_maps.values_mut() {
@@ -460,10 +511,20 @@ fn fields_of(layout: &Layout, schema: &RegisteredSchema) -> Result<Vec<Column>, 
     }
 }
 
-/// Whether a column of type `column` can store values of a field of type
-/// `field`: the same type, or a nullable column for a NOT NULL field.
+/// Whether a column of type `column` can store every value of a field of
+/// type `field` unchanged (see [`columns::contains`]), NULL included.
 fn holds(column: &ColumnType, field: &ColumnType) -> bool {
-    column == field || matches!(column, ColumnType::Nullable(inner) if **inner == *field)
+    let null_ok = matches!(column, ColumnType::Nullable(_)) || !matches!(field, ColumnType::Nullable(_));
+    null_ok && columns::contains(column.strip_nullable(), field.strip_nullable())
+}
+
+/// What [`Table::prepare_schema`] changed for a schema version.
+#[derive(Debug, Default)]
+pub struct SchemaChanges {
+    /// Columns added (nullable).
+    pub added: Vec<Column>,
+    /// Columns given a new type.
+    pub retyped: Vec<Column>,
 }
 
 /// The subset of ClickHouse type names we encode; anything else is written as
@@ -496,9 +557,14 @@ fn parse_type(text: &str) -> ColumnType {
         };
     }
     match text {
-        "Bool" | "UInt8" => ColumnType::Bool,
+        "Bool" => ColumnType::Bool,
+        "Int8" => ColumnType::Int8,
+        "Int16" => ColumnType::Int16,
         "Int32" => ColumnType::Int32,
         "Int64" => ColumnType::Int64,
+        "UInt8" => ColumnType::UInt8,
+        "UInt16" => ColumnType::UInt16,
+        "UInt32" => ColumnType::UInt32,
         "UInt64" => ColumnType::UInt64,
         "Float32" => ColumnType::Float32,
         "Float64" => ColumnType::Float64,
@@ -571,12 +637,12 @@ mod tests {
             field_maps: HashMap::new(),
             known_keys: Default::default(),
         };
-        table.adopt_schema(&v1, Vec::new());
+        table.adopt_schema(&v1, SchemaChanges::default());
         let b = Column {
             name: "b".into(),
             column_type: ColumnType::Nullable(Box::new(ColumnType::String)),
         };
-        table.adopt_schema(&v2, vec![b]);
+        table.adopt_schema(&v2, SchemaChanges { added: vec![b], retyped: Vec::new() });
         let meta = RecordMeta {
             topic: "t",
             partition: 0,

@@ -15,6 +15,47 @@ pub fn default_table(topic: &str) -> String {
     topic.replace(['.', '-'], "_")
 }
 
+/// A database or table name as part of a topic name, as Debezium's topic
+/// naming makes it: every character a Kafka topic cannot hold (anything but
+/// ASCII letters, digits, `.`, `_` and `-`) becomes `_`.
+pub fn topic_part(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+}
+
+/// The topic of a captured table: `<prefix>.<database>.<table>` (see [`topic_part`]).
+pub fn table_topic(prefix: &str, database: &str, table: &str) -> String {
+    format!("{prefix}.{}.{}", topic_part(database), topic_part(table))
+}
+
+/// The table `ingest-sink` writes the change events of source table
+/// `database.table`, consumed from `topic`, to by default:
+/// `<prefix>_<database>_<table>`, the prefix made like [`default_table`] and
+/// the source names kept exactly (`cdc.shop.my table` → `cdc_shop_my table`).
+/// A topic not named like [`table_topic`] (routed elsewhere) gives [`default_table`].
+pub fn change_table(topic: &str, database: &str, table: &str) -> String {
+    let suffix = format!(".{}.{}", topic_part(database), topic_part(table));
+    match topic.strip_suffix(&suffix) {
+        Some(prefix) if !prefix.is_empty() => format!("{}_{database}_{table}", default_table(prefix)),
+        _ => default_table(topic),
+    }
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::*;
+
+    #[test]
+    fn tables_keep_exact_names_and_topics_only_valid_characters() {
+        assert_eq!(table_topic("cdc", "shop", "orders"), "cdc.shop.orders");
+        assert_eq!(change_table("cdc.shop.orders", "shop", "orders"), "cdc_shop_orders");
+        assert_eq!(table_topic("cdc", "shop", "ünïcode tablé"), "cdc.shop._n_code_tabl_");
+        assert_eq!(change_table("cdc.shop._n_code_tabl_", "shop", "ünïcode tablé"), "cdc_shop_ünïcode tablé");
+        assert_eq!(table_topic("my-cdc.v1", "a.b", "we`ird"), "my-cdc.v1.a.b.we_ird");
+        assert_eq!(change_table("my-cdc.v1.a.b.we_ird", "a.b", "we`ird"), "my_cdc_v1_a.b_we`ird");
+        assert_eq!(change_table("routed.elsewhere", "shop", "orders"), "routed_elsewhere");
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicOutcome {
     Created,
