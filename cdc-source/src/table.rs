@@ -291,7 +291,7 @@ impl TableSchema {
         Ok(Self {
             database,
             table,
-            columns,
+            columns: distinct_fields(columns),
             primary_key,
         })
     }
@@ -367,7 +367,7 @@ impl TableSchema {
             database: database.to_string(),
             table: table.to_string(),
             primary_key: catalog.iter().enumerate().filter(|(_, c)| c.primary_key).map(|(i, _)| i).collect(),
-            columns,
+            columns: distinct_fields(columns),
         })
     }
 
@@ -425,8 +425,36 @@ impl TableSchema {
 /// Every field has a default — null, or the type's zero value for NOT NULL
 /// columns — so a column added by DDL is a backward-compatible schema change
 /// whatever its nullability (readers of the new version can read old records).
+///
+/// The field carries, as Connect schema parameters (`connect.parameters`),
+/// what Avro cannot say: the column's exact name when the field name had to
+/// differ (`__debezium.source.column.name`), and for unsigned integers the
+/// MySQL type (`__debezium.source.column.type`, e.g. `BIGINT UNSIGNED`), so a
+/// consumer can store them exactly.
 fn field_json(column: &Column, named: &mut NamedTypes) -> Json {
     let ty = named.avro_type(&column.kind);
+    let mut parameters = serde_json::Map::new();
+    if column.field != column.name {
+        parameters.insert(SOURCE_COLUMN_NAME.into(), json!(column.name));
+    }
+    if let ColumnKind::Integer { bytes, unsigned: true } = column.kind {
+        let name = match bytes {
+            1 => "TINYINT",
+            2 => "SMALLINT",
+            3 => "MEDIUMINT",
+            4 => "INT",
+            _ => "BIGINT",
+        };
+        parameters.insert(SOURCE_COLUMN_TYPE.into(), json!(format!("{name} UNSIGNED")));
+    }
+    let mut field = field_of(column, ty);
+    if !parameters.is_empty() {
+        field["connect.parameters"] = Json::Object(parameters);
+    }
+    field
+}
+
+fn field_of(column: &Column, ty: Json) -> Json {
     if column.nullable {
         json!({"name": column.field, "type": ["null", ty], "default": null})
     } else {
@@ -468,6 +496,10 @@ impl NamedTypes {
         }
     }
 }
+
+/// Connect schema parameters on a field's type (Debezium's names).
+pub const SOURCE_COLUMN_NAME: &str = "__debezium.source.column.name";
+pub const SOURCE_COLUMN_TYPE: &str = "__debezium.source.column.type";
 
 const GEOMETRY: &str = "io.debezium.data.geometry.Geometry";
 const POINT: &str = "io.debezium.data.geometry.Point";
@@ -518,6 +550,22 @@ pub fn avro_type(kind: &ColumnKind) -> Json {
         }),
         ColumnKind::Vector => json!({"type": "array", "items": "float", "connect.name": "io.debezium.data.FloatVector", "connect.version": 1}),
     }
+}
+
+/// Columns whose names become the same Avro name (`my col`, `my_col`) get
+/// distinct field names: the later ones `_2`, `_3`, … (the exact names travel
+/// in the fields' parameters).
+fn distinct_fields(mut columns: Vec<Column>) -> Vec<Column> {
+    let mut used = std::collections::HashSet::new();
+    for column in &mut columns {
+        let base = column.field.clone();
+        let mut n = 1;
+        while !used.insert(column.field.to_ascii_lowercase()) {
+            n += 1;
+            column.field = format!("{base}_{n}");
+        }
+    }
+    columns
 }
 
 /// A valid Avro name: letters, digits and `_`, not starting with a digit.

@@ -372,7 +372,9 @@ impl BatchApplier {
             .await;
         match decoded {
             Ok(decoded) => match &decoded.schema.schema {
-                apache_avro::Schema::Record(r) => Ok(Ok(r.fields.iter().map(|f| f.name.clone()).collect())),
+                apache_avro::Schema::Record(r) => Ok(Ok(changelog::key_names(&decoded.schema.definition)
+                    .filter(|names| names.len() == r.fields.len())
+                    .unwrap_or_else(|| r.fields.iter().map(|f| f.name.clone()).collect()))),
                 _ => Ok(Err((DeadKind::Decode, "the change event's key is not a record".into()))),
             },
             Err(Gave::Up(e)) => Ok(Err((DeadKind::Decode, format!("key: {e}")))),

@@ -108,6 +108,11 @@ fn convert(schema: &Schema, optional: bool, names: &apache_avro::schema::NamesRe
             "fields": r.fields.iter().map(|f| {
                 let mut field = convert(&f.schema, false, names);
                 field["field"] = json!(f.name);
+                // Debezium's source-column parameters, kept on the field by cdc-source.
+                if let Some(Json::Object(extra)) = f.custom_attributes.get("connect.parameters") {
+                    let parameters = field["parameters"].as_object().cloned().unwrap_or_default();
+                    field["parameters"] = Json::Object(parameters.into_iter().chain(extra.clone()).collect());
+                }
                 field
             }).collect::<Vec<_>>(),
         }),
@@ -261,6 +266,16 @@ fn non_null(connect: &Json, path: &str, names: &mut HashSet<String>) -> Result<J
                     let mut out = json!({"name": field, "type": schema});
                     if f["optional"].as_bool().unwrap_or(false) {
                         out["default"] = Json::Null;
+                    }
+                    let source: serde_json::Map<String, Json> = f["parameters"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| k.starts_with("__debezium.source."))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if !source.is_empty() {
+                        out["connect.parameters"] = Json::Object(source);
                     }
                     Ok(out)
                 })

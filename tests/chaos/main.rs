@@ -8,6 +8,7 @@ mod crash;
 mod gtid;
 mod key_changes;
 mod lifecycle;
+mod names;
 mod pipeline;
 mod refusals;
 

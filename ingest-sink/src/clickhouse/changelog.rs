@@ -30,6 +30,90 @@ pub const VERSION: &str = "_version";
 /// 1 for a deleted key (`ReplacingMergeTree`'s `is_deleted`).
 pub const IS_DELETED: &str = "_is_deleted";
 
+/// The names of a changelog table's version and deleted-flag columns:
+/// [`VERSION`] and [`IS_DELETED`], or — when the source table has columns of
+/// those names — the first of `__version`, `___version`, … that is free. An
+/// existing table's are read from its engine (`ReplacingMergeTree(v, d)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Markers {
+    pub version: String,
+    pub deleted: String,
+}
+
+impl Default for Markers {
+    fn default() -> Self {
+        Self {
+            version: VERSION.into(),
+            deleted: IS_DELETED.into(),
+        }
+    }
+}
+
+impl Markers {
+    /// Marker names that no name in `taken` uses.
+    pub fn avoiding<'a>(taken: impl Iterator<Item = &'a str> + Clone) -> Self {
+        let free = |base: &str| {
+            let mut name = base.to_string();
+            while taken.clone().any(|t| t == name) {
+                name.insert(0, '_');
+            }
+            name
+        };
+        Self {
+            version: free(VERSION),
+            deleted: free(IS_DELETED),
+        }
+    }
+
+    /// The markers named in `engine_full` (`ReplacingMergeTree(_version, _is_deleted) …`).
+    pub fn of_engine(engine_full: &str) -> Option<Self> {
+        let start = engine_full.find("ReplacingMergeTree(")? + "ReplacingMergeTree(".len();
+        let mut depth = 0;
+        let end = engine_full[start..].char_indices().find_map(|(i, c)| match c {
+            '(' => {
+                depth += 1;
+                None
+            }
+            ')' if depth == 0 => Some(start + i),
+            ')' => {
+                depth -= 1;
+                None
+            }
+            _ => None,
+        })?;
+        match identifiers(&engine_full[start..end]).as_slice() {
+            [version, deleted] => Some(Self {
+                version: version.clone(),
+                deleted: deleted.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The identifiers of a comma-separated list as ClickHouse prints it
+/// (`id, \`my col\``, optionally in parentheses), unquoted.
+pub fn identifiers(list: &str) -> Vec<String> {
+    let list = list.trim();
+    let list = list.strip_prefix('(').and_then(|l| l.strip_suffix(')')).unwrap_or(list);
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = list.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => current.extend(chars.next()),
+            '`' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut current).trim().to_string()),
+            c => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() || !out.is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
 /// What to do when the table's sorting key is not the source's primary key
 /// (completes a sentence naming the table).
 pub const REKEY: &str = "is ordered by the old key, so the change cannot be applied in place. The records wait in Kafka: \
@@ -52,47 +136,100 @@ pub fn row_schema(schema: &Schema) -> Option<&Schema> {
     })
 }
 
-/// The columns of the row record, refined by the `connect.name` attributes of
-/// the envelope's schema text `definition`.
+/// The columns of the row record, refined by what the envelope's schema
+/// text `definition` says beyond Avro: `connect.name` attributes (Debezium's
+/// semantic types), and the `connect.parameters` of cdc-source (also
+/// Debezium's with `column.propagate.source.type`): an unsigned MySQL
+/// integer (`__debezium.source.column.type`) gets the unsigned ClickHouse
+/// type of its width, and a column whose name the Avro field could not carry
+/// (`__debezium.source.column.name`) gets its exact name.
 pub fn refine(columns: &mut [Column], definition: &str) {
-    let names = connect_names(definition);
+    let Ok(envelope) = serde_json::from_str::<Json>(definition) else { return };
+    let Some(row) = row_record(&envelope) else { return };
+    let metadata = field_metadata(row);
     for column in columns {
-        let Some(name) = names.get(&column.name) else { continue };
-        let refined = match name.as_str() {
-            "io.debezium.data.Enum" => ColumnType::LowCardinalityString,
-            "io.debezium.time.ZonedTimestamp" => ColumnType::DateTime64(6),
-            _ => continue,
+        let Some(meta) = metadata.get(&column.name) else { continue };
+        let refined = match meta.connect_name.as_deref() {
+            Some("io.debezium.data.Enum") => Some(ColumnType::LowCardinalityString),
+            Some("io.debezium.time.ZonedTimestamp") => Some(ColumnType::DateTime64(6)),
+            _ => meta.source_type.as_deref().and_then(unsigned_type),
         };
-        column.column_type = match &column.column_type {
-            ColumnType::Nullable(_) => ColumnType::Nullable(Box::new(refined)),
-            _ => refined,
-        };
+        if let Some(refined) = refined {
+            column.column_type = match &column.column_type {
+                ColumnType::Nullable(_) => ColumnType::Nullable(Box::new(refined)),
+                _ => refined,
+            };
+        }
+        if let Some(name) = &meta.source_name {
+            column.name = name.clone();
+        }
     }
 }
 
-/// Field name → `connect.name` for the fields of the envelope's row record.
-fn connect_names(definition: &str) -> HashMap<String, String> {
-    let Ok(envelope) = serde_json::from_str::<Json>(definition) else { return HashMap::new() };
-    let before = envelope["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["name"] == "before")
-        .map(|f| &f["type"]);
-    let record = match before {
-        Some(Json::Array(variants)) => variants.iter().find(|v| v["type"] == "record"),
+/// The exact source names of a key record's fields (schema text `definition`), in order.
+pub fn key_names(definition: &str) -> Option<Vec<String>> {
+    let key: Json = serde_json::from_str(definition).ok()?;
+    let metadata = field_metadata(&key);
+    let fields = key["fields"].as_array()?;
+    fields
+        .iter()
+        .map(|f| {
+            let name = f["name"].as_str()?;
+            Some(metadata.get(name).and_then(|m| m.source_name.clone()).unwrap_or_else(|| name.to_string()))
+        })
+        .collect()
+}
+
+/// `BIGINT UNSIGNED` → `UInt64`, and so on; signed types keep the Avro mapping.
+fn unsigned_type(mysql_type: &str) -> Option<ColumnType> {
+    let base = mysql_type.to_ascii_uppercase();
+    let base = base.strip_suffix(" UNSIGNED")?.trim();
+    Some(match base {
+        "TINYINT" => ColumnType::UInt8,
+        "SMALLINT" => ColumnType::UInt16,
+        "MEDIUMINT" | "INT" | "INTEGER" => ColumnType::UInt32,
+        "BIGINT" => ColumnType::UInt64,
+        _ => return None,
+    })
+}
+
+/// What the schema text says of one field beyond its Avro type.
+#[derive(Debug, Default)]
+struct FieldMetadata {
+    connect_name: Option<String>,
+    source_name: Option<String>,
+    source_type: Option<String>,
+}
+
+/// The row record (`before`'s non-null branch) of an envelope's schema text.
+fn row_record(envelope: &Json) -> Option<&Json> {
+    let before = envelope["fields"].as_array()?.iter().find(|f| f["name"] == "before")?;
+    match &before["type"] {
+        Json::Array(variants) => variants.iter().find(|v| v["type"] == "record"),
         _ => None,
-    };
-    let Some(fields) = record.and_then(|r| r["fields"].as_array()) else { return HashMap::new() };
+    }
+}
+
+/// Field name → its metadata, for the fields of record schema `record`.
+/// Parameters are read from the field (cdc-source) or its type (Confluent's converter).
+fn field_metadata(record: &Json) -> HashMap<String, FieldMetadata> {
+    let Some(fields) = record["fields"].as_array() else { return HashMap::new() };
     fields
         .iter()
         .filter_map(|field| {
             let declared = match &field["type"] {
-                Json::Array(variants) => variants.iter().find(|v| v.as_str() != Some("null"))?,
+                Json::Array(variants) => variants.iter().find(|v| v.as_str() != Some("null")).unwrap_or(&Json::Null),
                 other => other,
             };
-            let name = declared.get("connect.name")?.as_str()?;
-            Some((field["name"].as_str()?.to_string(), name.to_string()))
+            let parameter = |key: &str| {
+                field["connect.parameters"][key].as_str().or_else(|| declared["connect.parameters"][key].as_str()).map(str::to_string)
+            };
+            let meta = FieldMetadata {
+                connect_name: declared.get("connect.name").and_then(Json::as_str).map(str::to_string),
+                source_name: parameter("__debezium.source.column.name"),
+                source_type: parameter("__debezium.source.column.type"),
+            };
+            Some((field["name"].as_str()?.to_string(), meta))
         })
         .collect()
 }
@@ -233,6 +370,16 @@ mod tests {
             ),
             ("op".into(), Value::String(op.into())),
         ])
+    }
+
+    #[test]
+    fn markers_and_sorting_keys_are_read_back() {
+        assert_eq!(identifiers("(id, `my col`, `we\\`ird`)"), ["id", "my col", "we`ird"]);
+        assert_eq!(identifiers("id"), ["id"]);
+        let m = Markers::avoiding(["id", "_version"].into_iter());
+        assert_eq!((m.version.as_str(), m.deleted.as_str()), ("__version", "_is_deleted"));
+        let engine = "ReplacingMergeTree(__version, _is_deleted) ORDER BY id SETTINGS index_granularity = 8192";
+        assert_eq!(Markers::of_engine(engine), Some(m));
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct Table {
     field_maps: HashMap<Uuid, Vec<Option<usize>>>,
     /// Key schema versions checked against a changelog table's sorting key.
     known_keys: std::collections::HashSet<Uuid>,
+    /// A changelog table's version and deleted-flag columns (see [`changelog::Markers`]).
+    markers: changelog::Markers,
 }
 
 pub fn quote(identifier: &str) -> String {
@@ -147,6 +149,7 @@ impl Table {
             metadata_columns: settings.metadata_columns,
             field_maps: HashMap::new(),
             known_keys: Default::default(),
+            markers: changelog::Markers::avoiding(fields.iter().map(|f| f.name.as_str())),
         };
         if settings.create {
             let mut defs: Vec<String> = fields.iter().map(|c| format!("{} {}", quote(&c.name), c.column_type)).collect();
@@ -161,9 +164,10 @@ impl Table {
                             None => return Err(unusable(format!("primary-key column `{k}` is not a field of the row"))),
                         }
                     }
-                    defs.push(format!("{} UInt64", quote(changelog::VERSION)));
-                    defs.push(format!("{} UInt8", quote(changelog::IS_DELETED)));
-                    let engine = format!("ReplacingMergeTree({}, {})", changelog::VERSION, changelog::IS_DELETED);
+                    let markers = &this.markers;
+                    defs.push(format!("{} UInt64", quote(&markers.version)));
+                    defs.push(format!("{} UInt8", quote(&markers.deleted)));
+                    let engine = format!("ReplacingMergeTree({}, {})", quote(&markers.version), quote(&markers.deleted));
                     (engine, format!("({})", key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")))
                 }
             };
@@ -215,7 +219,7 @@ impl Table {
 
     /// The table deduplicates inserts, and a changelog table replaces rows by
     /// version and is sorted by the source's primary key.
-    async fn check_engine(&self) -> Result<(), TableError> {
+    async fn check_engine(&mut self) -> Result<(), TableError> {
         let engine: Option<(String, String, String)> = self
             .client
             .query("SELECT engine, engine_full, sorting_key FROM system.tables WHERE database = ? AND name = ?")
@@ -246,12 +250,10 @@ impl Table {
                     changelog::IS_DELETED
                 )));
             }
-            let sorted: Vec<String> = sorting_key
-                .trim_start_matches('(')
-                .trim_end_matches(')')
-                .split(',')
-                .map(|k| k.trim().trim_matches('`').to_string())
-                .collect();
+            if let Some(markers) = changelog::Markers::of_engine(&full) {
+                self.markers = markers;
+            }
+            let sorted = changelog::identifiers(&sorting_key);
             if sorted != *key {
                 return Err(self.unusable(format!(
                     "is sorted by ({sorting_key}) but the source's primary key is ({}): it {}",
@@ -395,7 +397,7 @@ impl Table {
     /// Rows not deleted (`FINAL`).
     async fn live_rows(&self) -> Result<u64, TableError> {
         self.client
-            .query(&format!("SELECT count() FROM {} FINAL WHERE {} = 0", self.name, quote(changelog::IS_DELETED)))
+            .query(&format!("SELECT count() FROM {} FINAL WHERE {} = 0", self.name, quote(&self.markers.deleted)))
             .fetch_one()
             .await
             .map_err(|e| self.clickhouse_error(e))
@@ -454,8 +456,8 @@ impl Table {
         for (column, field) in self.columns.iter().zip(map) {
             match (column.name.as_str(), field, change) {
                 (_, Some(i), _) => encode(column, &fields[*i].1, out)?,
-                (changelog::VERSION, None, Some((version, _))) => encode(column, &Value::Long(version as i64), out)?,
-                (changelog::IS_DELETED, None, Some((_, deleted))) => encode(column, &Value::Boolean(deleted), out)?,
+                (name, None, Some((version, _))) if name == self.markers.version => encode(column, &Value::Long(version as i64), out)?,
+                (name, None, Some((_, deleted))) if name == self.markers.deleted => encode(column, &Value::Boolean(deleted), out)?,
                 ("_topic", None, _) if self.metadata_columns => encode(column, &Value::String(meta.topic.into()), out)?,
                 ("_partition", None, _) if self.metadata_columns => encode(column, &Value::Int(meta.partition), out)?,
                 ("_offset", None, _) if self.metadata_columns => encode(column, &Value::Long(meta.offset), out)?,
@@ -636,6 +638,7 @@ mod tests {
             metadata_columns: false,
             field_maps: HashMap::new(),
             known_keys: Default::default(),
+            markers: Default::default(),
         };
         table.adopt_schema(&v1, SchemaChanges::default());
         let b = Column {

@@ -9,7 +9,7 @@
 //! truncate's version and `_is_deleted = 1`, not a mutation: it takes effect
 //! at once and orders correctly against rows still to come.
 
-use super::changelog::{IS_DELETED, VERSION};
+use super::changelog::Markers;
 use super::table::{TableError, quote};
 use clickhouse::Client;
 
@@ -18,17 +18,19 @@ use clickhouse::Client;
 pub async fn delete_rows(client: &Client, database: &str, table: &str, version: u64) -> Result<(), TableError> {
     let name = format!("{}.{}", quote(database), quote(table));
     let fail = |e| TableError::from_client(&name, e);
-    let exists: u64 = client
-        .query("SELECT count() FROM system.tables WHERE database = ? AND name = ?")
+    let engine: Option<String> = client
+        .query("SELECT engine_full FROM system.tables WHERE database = ? AND name = ?")
         .bind(database)
         .bind(table)
-        .fetch_one()
+        .fetch_optional()
         .await
         .map_err(fail)?;
-    if exists == 0 {
-        return Ok(());
-    }
-    let (v, d) = (quote(VERSION), quote(IS_DELETED));
+    let Some(engine) = engine else { return Ok(()) };
+    let markers = Markers::of_engine(&engine).ok_or_else(|| TableError::Unusable {
+        table: name.clone(),
+        reason: format!("receives a truncate event but is not a ReplacingMergeTree changelog table ({engine})"),
+    })?;
+    let (v, d) = (quote(&markers.version), quote(&markers.deleted));
     // The filter runs in a subquery: in the outer SELECT the REPLACE aliases
     // would shadow the columns it compares.
     let sql = format!(
