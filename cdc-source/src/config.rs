@@ -180,7 +180,7 @@ pub enum ReadbackUntil {
 pub struct OffsetsConfig {
     #[serde(default)]
     pub store: OffsetStoreKind,
-    /// Offsets topic (default `<topic_prefix>.offsets`).
+    /// Offsets topic (default `__cdc_offsets.<topic_prefix>`, or `<topic_prefix>.offsets` if that exists from an earlier version).
     #[serde(default)]
     pub topic: Option<String>,
     /// File of the `file` store.
@@ -237,8 +237,20 @@ impl CaptureConfig {
 }
 
 impl OffsetsConfig {
-    pub fn topic_name(&self, capture: &CaptureConfig) -> String {
-        self.topic.clone().unwrap_or_else(|| format!("{}.offsets", capture.topic_prefix))
+    /// The offsets topic: `topic`, else `__cdc_offsets.<topic_prefix>` — named
+    /// so that a consumer's pattern for the table topics (`^<prefix>\..*`)
+    /// does not match it — unless a topic of the name earlier versions used,
+    /// `<topic_prefix>.offsets`, exists (`exists`): that one is kept.
+    pub fn topic_name(&self, capture: &CaptureConfig, exists: impl Fn(&str) -> bool) -> String {
+        if let Some(topic) = &self.topic {
+            return topic.clone();
+        }
+        let legacy = format!("{}.offsets", capture.topic_prefix);
+        if exists(&legacy) {
+            tracing::warn!(topic = %legacy, "using the offsets topic of the old default name; a sink subscribed by the pattern of the table topics also matches it: set offsets.topic to it explicitly and subscribe the sink by a pattern that excludes it");
+            return legacy;
+        }
+        format!("__cdc_offsets.{}", capture.topic_prefix)
     }
 }
 

@@ -62,10 +62,22 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
     }
     let mut codecs = Codecs::new(config.capture.clone(), registry, retry.clone());
 
+    // The broker's topics: to find an offsets topic of the old default name,
+    // and what the source's topics already hold.
+    let all_topics: Vec<String> = {
+        let producer = producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(30)))
+            .await??
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect()
+    };
+    let offsets_topic = config.offsets.topic_name(&config.capture, |t| all_topics.iter().any(|a| a == t));
     let offsets = match config.offsets.store {
         OffsetStoreKind::File => OffsetStore::File(config.offsets.file.clone()),
         OffsetStoreKind::Kafka => {
-            let topic = config.offsets.topic_name(&config.capture);
+            let topic = offsets_topic.clone();
             // Only the latest record per key matters: compacted.
             let replication = config.capture.topic_replication_factor;
             ensure_topic_with(&config.kafka, context.clone(), &topic, 1, replication, &[("cleanup.policy", "compact")]).await?;
@@ -84,17 +96,10 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
 
     // What the source's topics already hold.
     let prefix = format!("{}.", config.capture.topic_prefix);
-    let offsets_topic = config.offsets.topic_name(&config.capture);
-    let topics: Vec<String> = {
-        let producer = producer.clone();
-        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(30)))
-            .await??
-            .topics()
-            .iter()
-            .map(|t| t.name().to_string())
-            .filter(|t| (t.starts_with(&prefix) || *t == config.capture.topic_prefix) && *t != offsets_topic)
-            .collect()
-    };
+    let topics: Vec<String> = all_topics
+        .into_iter()
+        .filter(|t| (t.starts_with(&prefix) || *t == config.capture.topic_prefix) && *t != offsets_topic)
+        .collect();
     let marks = recovery::last_written(&config.kafka, context.clone(), topics, config.offsets.readback_until).await?;
     tracing::info!(partitions = marks.len(), "read back the last record of each partition");
     let mut emitter = Emitter::new(config, context.clone(), producer.clone(), marks, metrics.clone())?;

@@ -56,6 +56,11 @@ pub struct StateConfig {
 pub struct ConsumerConfig {
     #[serde(default = "default_group_id")]
     pub group_id: String,
+    /// Topics to consume; an entry starting with `^` is a regular expression
+    /// (librdkafka's), so `^cdc\\..*` takes every table topic of the source
+    /// with prefix `cdc`, including tables created later (found within 10 s).
+    /// The source's own topics do not match it: schema changes go to `cdc`,
+    /// offsets to `__cdc_offsets.cdc`.
     pub topics: Vec<String>,
     /// A batch closes at this many records of one partition ...
     #[serde(default = "default_batch_max_rows")]
@@ -232,6 +237,11 @@ impl Validate for ConsumerConfig {
         }
         if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
             return Err(invalid(key(prefix, "topics"), "must list at least one topic, none empty"));
+        }
+        for pattern in self.topics.iter().filter(|t| t.starts_with('^')) {
+            if let Err(e) = regex::Regex::new(pattern) {
+                return Err(invalid(key(prefix, "topics"), format!("{pattern:?} (a pattern, as it starts with ^) is not a valid regular expression: {e}")));
+            }
         }
         if self.batch_max_rows == 0 {
             return Err(invalid(key(prefix, "batch_max_rows"), "must be at least 1"));

@@ -3,6 +3,8 @@
 //! sent as one marked dropped), so the emptied table's old rows leave the live
 //! view while rows written after it stay, and a table dropped and created
 //! again with other columns is equal to MySQL again (checked by `verify`).
+//! The sink subscribes by pattern, so a table created while everything runs
+//! arrives by itself.
 
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
@@ -27,6 +29,7 @@ async fn truncate_and_drop_leave_clickhouse_equal_to_mysql() {
         my.query_drop(format!("INSERT INTO `{db}`.gone VALUES {}", seed.join(", "))).await.unwrap();
         pipeline.start_source();
         pipeline.wait_for_source_log("snapshot complete", Duration::from_secs(60));
+        pipeline.subscribe_by_pattern();
         pipeline.start_sink();
 
         // Streamed rows, then TRUNCATE, then rows that reuse old keys and add new ones.
@@ -43,7 +46,11 @@ async fn truncate_and_drop_leave_clickhouse_equal_to_mysql() {
         my.query_drop(format!("CREATE TABLE `{db}`.gone (id INT PRIMARY KEY, a VARCHAR(10), c DATE)")).await.unwrap();
         my.query_drop(format!("INSERT INTO `{db}`.gone VALUES (1, 'one', '2024-01-02'), (30, NULL, NULL)")).await.unwrap();
 
-        for table in ["items", "gone"] {
+        // A table created while everything runs.
+        my.query_drop(format!("CREATE TABLE `{db}`.late (id INT PRIMARY KEY, v VARCHAR(10))")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.late VALUES (1, 'a'), (2, 'b')")).await.unwrap();
+
+        for table in ["items", "gone", "late"] {
             let report = pipeline.verify_table(stack, server, table).await;
             assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&pipeline.sink_log(), 30));
         }

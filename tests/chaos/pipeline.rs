@@ -136,6 +136,17 @@ listen = "127.0.0.1:0"
         }
     }
 
+    /// Makes the sink subscribe to the source's table topics by pattern
+    /// (`^<prefix>\..*`, plus the clickstream topic) instead of by name, so
+    /// tables created later are consumed too. Call before starting the sink.
+    pub fn subscribe_by_pattern(&self) {
+        let text = std::fs::read_to_string(&self.sink_config).unwrap();
+        let pattern = format!("^{}\\..*", self.database);
+        let topics = format!("topics = [{:?}, {:?}]", pattern, self.clicks_topic);
+        let text: Vec<String> = text.lines().map(|l| if l.starts_with("topics = ") { topics.clone() } else { l.to_string() }).collect();
+        std::fs::write(&self.sink_config, text.join("\n")).unwrap();
+    }
+
     pub fn source_log(&self) -> String {
         format!("{}-source", self.name)
     }

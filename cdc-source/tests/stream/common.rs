@@ -26,7 +26,7 @@ pub struct SourceSetup {
     pub offsets_file: PathBuf,
     pub snapshot_mode: &'static str,
     pub extra_capture: String,
-    /// `file` (in `offsets_file`) or `kafka` (topic `<prefix>.offsets`).
+    /// `file` (in `offsets_file`) or `kafka` (topic `__cdc_offsets.<prefix>`).
     pub offsets_store: &'static str,
     /// Lines added to `[snapshot]`.
     pub extra_snapshot: String,
