@@ -151,6 +151,7 @@ fn toml_capture(database: &str) -> CaptureConfig {
         heartbeat_topic: None,
         skipped_operations: vec![],
         schema_compatibility: Default::default(),
+        key_columns: Default::default(),
     }
 }
 

@@ -302,9 +302,23 @@ impl Codecs {
         if let Some(codec) = self.by_shape.get(shape) {
             return Ok(codec.clone());
         }
-        let (table, kept) = shape
+        let (mut table, kept) = shape
             .clone()
             .without_columns(|column| self.capture.excludes_column(&shape.database, &shape.table, column));
+        if let Some(columns) = self.capture.key_columns.get(&format!("{}.{}", shape.database, shape.table)) {
+            table.primary_key = columns
+                .iter()
+                .map(|name| table.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)))
+                .collect::<Option<Vec<usize>>>()
+                .with_context(|| {
+                    format!(
+                        "capture.key_columns names {columns:?} for `{}`.`{}`, which has no such column (it has {:?}): fix the setting",
+                        shape.database,
+                        shape.table,
+                        table.columns.iter().map(|c| &c.name).collect::<Vec<_>>()
+                    )
+                })?;
+        }
         let topic = self.capture.topic_for(&shape.database, &shape.table);
         let prefix = &self.capture.topic_prefix;
         let key_schema = table.key_schema(prefix);

@@ -70,6 +70,13 @@ pub struct CaptureConfig {
     /// can keep a copy equal to the source (Debezium skips `t` by default).
     #[serde(default)]
     pub skipped_operations: Vec<String>,
+    /// Key columns for tables (Debezium's `message.key.columns`):
+    /// `"db.table" = ["col", …]`. A table listed gets this key (instead of its
+    /// primary key, or of none): its records are keyed and partitioned by it,
+    /// and the sink keeps its current rows by it. The columns must identify
+    /// a row (unique and NOT NULL), or rows sharing a key replace each other.
+    #[serde(default)]
+    pub key_columns: std::collections::BTreeMap<String, Vec<String>>,
     /// Glue compatibility rule of the table schemas the source creates
     /// (`NONE`, `BACKWARD`, …; a schema that exists keeps its own). Default
     /// `NONE`: MySQL lets a table change in ways no Avro rule admits (a column
@@ -284,6 +291,12 @@ impl Validate for CaptureConfig {
                 let form = if parts == 2 { "db.table" } else { "db.table.column" };
                 return Err(invalid(key(prefix, name), format!("{bad:?} is not of the form {form}")));
             }
+        }
+        if let Some((table, columns)) = self.key_columns.iter().find(|(t, c)| t.split('.').count() != 2 || c.is_empty()) {
+            return Err(invalid(
+                key(prefix, "key_columns"),
+                format!("{table:?} = {columns:?}: the table must be written db.table and given at least one column"),
+            ));
         }
         if let Some(bad) = self.skipped_operations.iter().find(|o| !["c", "u", "d", "t"].contains(&o.as_str())) {
             return Err(invalid(key(prefix, "skipped_operations"), format!("{bad:?} is not one of \"c\", \"u\", \"d\", \"t\"")));

@@ -242,7 +242,7 @@ impl BatchApplier {
         self.retry
             .run(
                 &format!("applying the {} at {key}@{} to {name}", if record.dropped { "drop" } else { "truncate" }, record.offset),
-                || truncate::delete_rows(client, database, &name, truncate.version),
+                || truncate::apply(client, database, &name, truncate.version, key.partition),
                 TableError::is_transient,
             )
             .await
@@ -292,6 +292,7 @@ impl BatchApplier {
             (Some(table), Some(id)) => !table.knows_key(id),
             (Some(_), None) => new_version,
         };
+        // Some(None): a change event of a keyless table.
         let key_columns = match (key_unchecked, changelog::is_envelope(&schema.schema)) {
             (true, true) => match self.key_columns(key, record).await? {
                 Ok(columns) => Some(columns),
@@ -301,7 +302,8 @@ impl BatchApplier {
         };
         if !self.tables.contains_key(&key.topic) {
             let layout = match &key_columns {
-                Some(columns) => Layout::Changelog { key: columns.clone() },
+                Some(Some(columns)) => Layout::Changelog { key: columns.clone() },
+                Some(None) => Layout::Changes,
                 None => Layout::Append,
             };
             let source = changelog::source_table(&decoded.value);
@@ -319,24 +321,47 @@ impl BatchApplier {
             self.tables.insert(key.topic.clone(), table);
         }
         let table = self.tables.get_mut(&key.topic).expect("opened above");
-        if let (Layout::Changelog { key: table_key }, Some(columns)) = (table.layout(), &key_columns) {
-            if columns != table_key {
-                return Err(ApplyError::Stop {
-                    key: key.clone(),
-                    range,
-                    reason: format!(
+        let stop = |reason: String| ApplyError::Stop {
+            key: key.clone(),
+            range,
+            reason,
+        };
+        match (table.layout(), &key_columns) {
+            (Layout::Changelog { key: table_key }, Some(Some(columns))) => {
+                if columns != table_key {
+                    return Err(stop(format!(
                         "the source's primary key changed from ({}) to ({}) at offset {}; table {} {}",
                         table_key.join(", "),
                         columns.join(", "),
                         record.offset,
                         table.name(),
                         changelog::REKEY
-                    ),
-                });
+                    )));
+                }
+                if let Some(id) = key_id {
+                    table.adopt_key(id);
+                }
             }
-            if let Some(id) = key_id {
-                table.adopt_key(id);
+            (Layout::Changelog { key: table_key }, Some(None)) => {
+                return Err(stop(format!(
+                    "the source table lost its primary key ({}) at offset {}; table {} {}",
+                    table_key.join(", "),
+                    record.offset,
+                    table.name(),
+                    changelog::REKEY
+                )));
             }
+            (Layout::Changes, Some(Some(columns))) => {
+                return Err(stop(format!(
+                    "the source table got a primary key ({}) at offset {}, but table {} keeps it as a change table \
+                     (it had none). The records wait in Kafka: drop that table (or map the topic to a new one) and \
+                     restart the sink; re-snapshot the source table if its earlier rows must be there too",
+                    columns.join(", "),
+                    record.offset,
+                    table.name()
+                )));
+            }
+            _ => {}
         }
         if new_version {
             let table = &self.tables[&key.topic];
@@ -355,16 +380,12 @@ impl BatchApplier {
         Ok(None)
     }
 
-    /// The primary-key columns of a change event, from its key's schema; a
-    /// record whose key is missing or undecodable is a dead letter.
-    async fn key_columns(&self, key: &PartitionKey, record: &Record) -> Result<Result<Vec<String>, (DeadKind, String)>, ApplyError> {
+    /// The primary-key columns of a change event, from its key's schema
+    /// (`None`: it has no key, a keyless table's change); a record whose key
+    /// is undecodable is a dead letter.
+    async fn key_columns(&self, key: &PartitionKey, record: &Record) -> Result<Result<Option<Vec<String>>, (DeadKind, String)>, ApplyError> {
         let Some(bytes) = record.key.as_deref() else {
-            return Ok(Err((
-                DeadKind::Convert,
-                "a change event without a key: the source table has no primary key, so its rows cannot be \
-                 replaced or deleted in ClickHouse; give the table a primary key or exclude it from capture"
-                    .into(),
-            )));
+            return Ok(Ok(None));
         };
         let decoded = self
             .retry
@@ -372,9 +393,11 @@ impl BatchApplier {
             .await;
         match decoded {
             Ok(decoded) => match &decoded.schema.schema {
-                apache_avro::Schema::Record(r) => Ok(Ok(changelog::key_names(&decoded.schema.definition)
-                    .filter(|names| names.len() == r.fields.len())
-                    .unwrap_or_else(|| r.fields.iter().map(|f| f.name.clone()).collect()))),
+                apache_avro::Schema::Record(r) => Ok(Ok(Some(
+                    changelog::key_names(&decoded.schema.definition)
+                        .filter(|names| names.len() == r.fields.len())
+                        .unwrap_or_else(|| r.fields.iter().map(|f| f.name.clone()).collect()),
+                ))),
                 _ => Ok(Err((DeadKind::Decode, "the change event's key is not a record".into()))),
             },
             Err(Gave::Up(e)) => Ok(Err((DeadKind::Decode, format!("key: {e}")))),

@@ -223,10 +223,8 @@ async fn columns(conn: &mut Conn, database: &str, table: &str) -> Result<(Vec<Co
             },
         })
         .collect();
+    // No primary key: rows are compared whole, as a multiset.
     let key: Vec<usize> = rows.iter().enumerate().filter(|(_, r)| r.2 == "PRI").map(|(i, _)| i).collect();
-    if key.is_empty() {
-        bail!("table {database}.{table} has no primary key; the sink cannot apply it and verify cannot compare it");
-    }
     Ok((columns, key))
 }
 
@@ -243,10 +241,16 @@ pub fn clickhouse_table(topic_prefix: &str, database: &str, table: &str) -> Stri
     shared::kafka::change_table(&shared::kafka::table_topic(topic_prefix, database, table), database, table)
 }
 
-type Rows = HashMap<String, (u64, Vec<Option<String>>)>;
+/// Key → (checksum of the row, its values, how many rows have the key).
+type Rows = HashMap<String, (u64, Vec<Option<String>>, i64)>;
 
+/// Compares one table. A table with a primary key is compared key by key;
+/// one without (keyless: the sink keeps its changes, with signs) as a
+/// multiset of whole rows — the rows whose signs sum above zero, or the live
+/// rows if the sink keeps it by a key of `capture.key_columns`.
 async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &VerifyArgs, table: &str) -> Result<TableReport> {
     let (columns, key) = columns(conn, &args.database, table).await?;
+    let key: Vec<usize> = if key.is_empty() { (0..columns.len()).collect() } else { key };
     let mysql_select: Vec<String> = columns
         .iter()
         .map(|c| match c.kind {
@@ -286,35 +290,55 @@ async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &
         .collect();
     let mut target: Rows = HashMap::new();
     if !present.is_empty() {
-        let sql = format!(
-            "SELECT toJSONString([{}]) FROM {} FINAL WHERE _is_deleted = 0",
-            ch_select.join(", "),
-            quote_clickhouse(&ch_table)
-        );
-        let rows: Vec<String> = clickhouse.query(&sql).fetch_all().await.with_context(|| format!("reading ClickHouse {ch_table}"))?;
-        for row in rows {
+        let row = format!("toJSONString([{}])", ch_select.join(", "));
+        let from = quote_clickhouse(&ch_table);
+        let sql = if present.iter().any(|c| c == "_sign") && present.iter().any(|c| c == "_kafka_partition") {
+            format!("SELECT {row} AS r, toInt64(sum(_sign)) FROM {from} GROUP BY r HAVING sum(_sign) != 0")
+        } else {
+            format!("SELECT {row}, toInt64(1) FROM {from} FINAL WHERE _is_deleted = 0")
+        };
+        let rows: Vec<(String, i64)> = clickhouse.query(&sql).fetch_all().await.with_context(|| format!("reading ClickHouse {ch_table}"))?;
+        for (row, count) in rows {
             let values: Vec<Option<String>> = serde_json::from_str(&row).with_context(|| format!("row of {ch_table}: {row}"))?;
-            insert_row(&mut target, &columns, &key, values);
+            if count > 0 {
+                for _ in 0..count {
+                    insert_row(&mut target, &columns, &key, values.clone());
+                }
+            } else {
+                // More images of the row went than came: each one too many is an extra.
+                target.insert(format!("(removed more often than added) {row}"), (0, values, -count));
+            }
         }
     }
 
     let mut report = TableReport {
         table: format!("{}.{table}", args.database),
-        mysql_rows: source.len() as u64,
-        clickhouse_rows: target.len() as u64,
+        mysql_rows: source.values().map(|r| r.2 as u64).sum(),
+        clickhouse_rows: target.values().map(|r| r.2 as u64).sum(),
         table_missing: present.is_empty(),
         ..Default::default()
     };
-    let sorted: BTreeMap<&String, &(u64, Vec<Option<String>>)> = source.iter().collect();
-    for (pk, (sum, values)) in sorted {
+    let sorted: BTreeMap<&String, &(u64, Vec<Option<String>>, i64)> = source.iter().collect();
+    for (pk, (sum, values, count)) in sorted {
         match target.get(pk) {
             None => {
-                report.missing += 1;
+                report.missing += *count as u64;
                 if report.examples.len() < args.examples {
                     report.examples.push(format!("missing in ClickHouse: key ({pk})"));
                 }
             }
-            Some((other, theirs)) if other != sum => {
+            Some((_, _, theirs)) if theirs != count => {
+                // Whole rows (a keyless table): the same row a different number of times.
+                if count > theirs {
+                    report.missing += (count - theirs) as u64;
+                } else {
+                    report.extra += (theirs - count) as u64;
+                }
+                if report.examples.len() < args.examples {
+                    report.examples.push(format!("row ({pk}): {count} in MySQL, {theirs} in ClickHouse"));
+                }
+            }
+            Some((other, theirs, _)) if other != sum => {
                 report.different += 1;
                 if report.examples.len() < args.examples {
                     let column = (0..columns.len())
@@ -329,8 +353,8 @@ async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &
             Some(_) => {}
         }
     }
-    for pk in target.keys().filter(|pk| !source.contains_key(*pk)) {
-        report.extra += 1;
+    for (pk, (_, _, count)) in target.iter().filter(|(pk, _)| !source.contains_key(*pk)) {
+        report.extra += *count as u64;
         if report.examples.len() < args.examples {
             report.examples.push(format!("extra in ClickHouse: key ({pk})"));
         }
@@ -348,7 +372,7 @@ fn insert_row(rows: &mut Rows, columns: &[ColumnInfo], key: &[usize], values: Ve
     for (column, value) in columns.iter().zip(&values) {
         normalize(column.kind, value.as_deref()).hash(&mut hasher);
     }
-    rows.insert(pk, (hasher.finish(), values));
+    rows.entry(pk).or_insert((hasher.finish(), values, 0)).2 += 1;
 }
 
 /// The comparable text of a value: what both sides agree on whatever their

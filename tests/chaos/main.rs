@@ -7,6 +7,7 @@ mod checksums;
 mod crash;
 mod gtid;
 mod key_changes;
+mod keyless;
 mod lifecycle;
 mod names;
 mod pipeline;

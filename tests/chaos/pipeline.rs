@@ -136,6 +136,12 @@ listen = "127.0.0.1:0"
         }
     }
 
+    /// Adds `line` (TOML) to the source's `[capture]` section. Call before starting the source.
+    pub fn capture_setting(&self, line: &str) {
+        let text = std::fs::read_to_string(&self.source_config).unwrap();
+        std::fs::write(&self.source_config, text.replacen("[capture]\n", &format!("[capture]\n{line}\n"), 1)).unwrap();
+    }
+
     /// Makes the sink subscribe to the source's table topics by pattern
     /// (`^<prefix>\..*`, plus the clickstream topic) instead of by name, so
     /// tables created later are consumed too. Call before starting the sink.

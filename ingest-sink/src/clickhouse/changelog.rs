@@ -30,22 +30,24 @@ pub const VERSION: &str = "_version";
 /// 1 for a deleted key (`ReplacingMergeTree`'s `is_deleted`).
 pub const IS_DELETED: &str = "_is_deleted";
 
-/// The names of a changelog table's version and deleted-flag columns:
-/// [`VERSION`] and [`IS_DELETED`], or — when the source table has columns of
-/// those names — the first of `__version`, `___version`, … that is free. An
-/// existing table's are read from its engine (`ReplacingMergeTree(v, d)`).
+/// The names of the sink's own columns in a table of change events: a
+/// changelog's version and deleted flag ([`VERSION`], [`IS_DELETED`]), a
+/// change table's `_op`, `_version`, `_sign` and `_kafka_partition` — or,
+/// when the source table has a column of such a name, the first of
+/// `__version`, `___version`, … that is free. An existing changelog table's
+/// are read from its engine (`ReplacingMergeTree(v, d)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Markers {
     pub version: String,
     pub deleted: String,
+    pub op: String,
+    pub sign: String,
+    pub partition: String,
 }
 
 impl Default for Markers {
     fn default() -> Self {
-        Self {
-            version: VERSION.into(),
-            deleted: IS_DELETED.into(),
-        }
+        Self::avoiding(std::iter::empty())
     }
 }
 
@@ -62,7 +64,30 @@ impl Markers {
         Self {
             version: free(VERSION),
             deleted: free(IS_DELETED),
+            op: free("_op"),
+            sign: free("_sign"),
+            partition: free("_kafka_partition"),
         }
+    }
+
+    /// A change table's markers, from its column names: for each, the
+    /// variant with the most leading underscores that is present (the sink
+    /// adds underscores only to step aside from the source's columns).
+    pub fn of_columns(columns: &[String]) -> Option<Self> {
+        let pick = |base: &str| {
+            columns
+                .iter()
+                .filter(|c| c.trim_start_matches('_') == base.trim_start_matches('_') && c.ends_with(base))
+                .max_by_key(|c| c.len())
+                .cloned()
+        };
+        Some(Self {
+            version: pick(VERSION)?,
+            deleted: IS_DELETED.into(),
+            op: pick("_op")?,
+            sign: pick("_sign")?,
+            partition: pick("_kafka_partition")?,
+        })
     }
 
     /// The markers named in `engine_full` (`ReplacingMergeTree(_version, _is_deleted) …`).
@@ -85,6 +110,7 @@ impl Markers {
             [version, deleted] => Some(Self {
                 version: version.clone(),
                 deleted: deleted.clone(),
+                ..Self::default()
             }),
             _ => None,
         }
@@ -268,6 +294,56 @@ pub fn change(envelope: &Value, header_version: Option<u64>) -> Result<Change<'_
     })
 }
 
+/// The images of one change of a keyless table, for a change table.
+#[derive(Debug)]
+pub struct Images<'a> {
+    pub op: &'a str,
+    pub before: Option<&'a [(String, Value)]>,
+    pub after: Option<&'a [(String, Value)]>,
+    pub version: u64,
+}
+
+impl<'a> Images<'a> {
+    /// The rows the change writes: the image that went (−1), then the one that appeared (+1).
+    pub fn signed(&self) -> impl Iterator<Item = (&'a [(String, Value)], i32)> {
+        let went = match self.op {
+            "u" | "d" => self.before.map(|b| (b, -1)),
+            _ => None,
+        };
+        let came = match self.op {
+            "c" | "u" | "r" => self.after.map(|a| (a, 1)),
+            _ => None,
+        };
+        went.into_iter().chain(came)
+    }
+}
+
+/// The images of change event `envelope` (c, u, r, d), each required where its op has one.
+pub fn images(envelope: &Value, header_version: Option<u64>) -> Result<Images<'_>, String> {
+    let Value::Record(fields) = envelope else { return Err("the value is not a change-event record".into()) };
+    let op = op(envelope).ok_or("the change event has no `op`")?;
+    let image = |name: &str| match field(fields, name) {
+        Some(Value::Record(image)) => Some(image.as_slice()),
+        _ => None,
+    };
+    let (before, after) = (image("before"), image("after"));
+    let needs = match op {
+        "c" | "r" => (false, true),
+        "u" => (true, true),
+        "d" => (true, false),
+        other => return Err(format!("op {other:?} is not a row change (only c, u, r, d are; t is applied to the whole table)")),
+    };
+    if (needs.0 && before.is_none()) || (needs.1 && after.is_none()) {
+        return Err(format!("op {op:?} without its images (a keyless table's changes need full before and after images)"));
+    }
+    Ok(Images {
+        op,
+        before,
+        after,
+        version: version(envelope, header_version)?,
+    })
+}
+
 /// The `op` of a change event.
 pub fn op(envelope: &Value) -> Option<&str> {
     let Value::Record(fields) = envelope else { return None };
@@ -379,7 +455,7 @@ mod tests {
         let m = Markers::avoiding(["id", "_version"].into_iter());
         assert_eq!((m.version.as_str(), m.deleted.as_str()), ("__version", "_is_deleted"));
         let engine = "ReplacingMergeTree(__version, _is_deleted) ORDER BY id SETTINGS index_granularity = 8192";
-        assert_eq!(Markers::of_engine(engine), Some(m));
+        assert_eq!(Markers::of_engine(engine).map(|m| (m.version, m.deleted)), Some((m.version, m.deleted)));
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub enum Layout {
     /// The current rows of a source table whose primary key is `key`, from
     /// Debezium change events (`ReplacingMergeTree(_version, _is_deleted)`).
     Changelog { key: Vec<String> },
+    /// The changes of a source table without a primary key (see
+    /// [`changelog::Markers`]): a `MergeTree` row per image with `_op`,
+    /// `_version` and `_sign` (+1 for an image that appeared, −1 for one
+    /// that went: an update writes both), so the table's current rows are the
+    /// images whose signs sum above zero.
+    Changes,
 }
 
 const METADATA: [(&str, ColumnType); 4] = [
@@ -170,6 +176,14 @@ impl Table {
                     let engine = format!("ReplacingMergeTree({}, {})", quote(&markers.version), quote(&markers.deleted));
                     (engine, format!("({})", key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")))
                 }
+                Layout::Changes => {
+                    let markers = &this.markers;
+                    defs.push(format!("{} LowCardinality(String)", quote(&markers.op)));
+                    defs.push(format!("{} UInt64", quote(&markers.version)));
+                    defs.push(format!("{} Int8", quote(&markers.sign)));
+                    defs.push(format!("{} Int32", quote(&markers.partition)));
+                    ("MergeTree".to_string(), format!("({})", quote(&markers.version)))
+                }
             };
             if settings.metadata_columns {
                 defs.extend(METADATA.iter().map(|(n, t)| format!("{} {t}", quote(n))));
@@ -184,6 +198,12 @@ impl Table {
         }
         this.check_engine().await?;
         this.columns = this.describe().await?;
+        if this.layout == Layout::Changes {
+            let names: Vec<String> = this.columns.iter().map(|c| c.name.clone()).collect();
+            this.markers = changelog::Markers::of_columns(&names).ok_or_else(|| {
+                unusable("receives the changes of a table without a primary key but lacks a change table's _op, _version, _sign and _kafka_partition columns; drop it or map the topic to another table".into())
+            })?;
+        }
         this.add_missing(&fields).await?;
         for (meta, _) in METADATA.iter().filter(|_| settings.metadata_columns) {
             if !this.columns.iter().any(|c| c.name == *meta) {
@@ -352,7 +372,12 @@ impl Table {
     pub async fn prepare_schema(&self, schema: &RegisteredSchema) -> Result<SchemaChanges, TableError> {
         let fields = fields_of(&self.layout, schema).map_err(|e| self.unusable(e.to_string()))?;
         let mut retyped = Vec::new();
-        if let Layout::Changelog { key } = &self.layout {
+        let key: Option<&[String]> = match &self.layout {
+            Layout::Changelog { key } => Some(key),
+            Layout::Changes => Some(&[]),
+            Layout::Append => None,
+        };
+        if let Some(key) = key {
             for field in &fields {
                 let Some(column) = self.columns.iter().find(|c| c.name == field.name) else { continue };
                 if holds(&column.column_type, &field.column_type) {
@@ -377,7 +402,7 @@ impl Table {
                     || (*target.strip_nullable() == ColumnType::String && columns::is_integer(old));
                 let how = if in_place {
                     format!("ALTER TABLE {} MODIFY COLUMN {} {target}", self.name, quote(&column.name))
-                } else if self.live_rows().await? == 0 {
+                } else if matches!(self.layout, Layout::Changelog { .. }) && self.live_rows().await? == 0 {
                     format!("ALTER TABLE {0} DROP COLUMN IF EXISTS {1}, ADD COLUMN {1} {target}", self.name, quote(&column.name))
                 } else {
                     return Err(refuse("the table has live rows whose values ClickHouse cannot convert exactly as MySQL did"));
@@ -443,28 +468,64 @@ impl Table {
             column_type: "-".into(),
             reason,
         };
-        let (fields, change) = match (&self.layout, record) {
-            (Layout::Append, Value::Record(fields)) => (fields.as_slice(), None),
-            (Layout::Append, _) => return Err(not_a_row("the value is not a record".into())),
+        match (&self.layout, record) {
+            (Layout::Append, Value::Record(fields)) => self.write_row(version_id, fields, meta, &|_| None, out),
+            (Layout::Append, _) => Err(not_a_row("the value is not a record".into())),
             (Layout::Changelog { .. }, envelope) => {
                 let change = changelog::change(envelope, meta.version).map_err(not_a_row)?;
-                (change.image, Some((change.version, change.deleted)))
+                let markers = &self.markers;
+                let special = |name: &str| match name {
+                    n if n == markers.version => Some(Value::Long(change.version as i64)),
+                    n if n == markers.deleted => Some(Value::Boolean(change.deleted)),
+                    _ => None,
+                };
+                self.write_row(version_id, change.image, meta, &special, out)
             }
-        };
+            (Layout::Changes, envelope) => {
+                let images = changelog::images(envelope, meta.version).map_err(not_a_row)?;
+                let markers = &self.markers;
+                for (image, sign) in images.signed() {
+                    let special = |name: &str| match name {
+                        n if n == markers.op => Some(Value::String(images.op.to_string())),
+                        n if n == markers.version => Some(Value::Long(images.version as i64)),
+                        n if n == markers.sign => Some(Value::Int(sign)),
+                        n if n == markers.partition => Some(Value::Int(meta.partition)),
+                        _ => None,
+                    };
+                    self.write_row(version_id, image, meta, &special, out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One RowBinary row: each column from its field of `fields`, else from
+    /// `special` (the layout's own columns), else metadata or its default.
+    fn write_row(
+        &self,
+        version_id: Uuid,
+        fields: &[(String, Value)],
+        meta: RecordMeta<'_>,
+        special: &dyn Fn(&str) -> Option<Value>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ConvertError> {
         let map = &self.field_maps[&version_id];
         debug_assert_eq!(map.len(), self.columns.len(), "a field map for every column");
         for (column, field) in self.columns.iter().zip(map) {
-            match (column.name.as_str(), field, change) {
-                (_, Some(i), _) => encode(column, &fields[*i].1, out)?,
-                (name, None, Some((version, _))) if name == self.markers.version => encode(column, &Value::Long(version as i64), out)?,
-                (name, None, Some((_, deleted))) if name == self.markers.deleted => encode(column, &Value::Boolean(deleted), out)?,
-                ("_topic", None, _) if self.metadata_columns => encode(column, &Value::String(meta.topic.into()), out)?,
-                ("_partition", None, _) if self.metadata_columns => encode(column, &Value::Int(meta.partition), out)?,
-                ("_offset", None, _) if self.metadata_columns => encode(column, &Value::Long(meta.offset), out)?,
-                ("_timestamp", None, _) if self.metadata_columns => {
-                    encode(column, &Value::TimestampMillis(meta.timestamp_ms), out)?
-                }
-                (_, None, _) => encode_default(&column.column_type, out),
+            if let Some(i) = field {
+                encode(column, &fields[*i].1, out)?;
+                continue;
+            }
+            if let Some(value) = special(&column.name) {
+                encode(column, &value, out)?;
+                continue;
+            }
+            match column.name.as_str() {
+                "_topic" if self.metadata_columns => encode(column, &Value::String(meta.topic.into()), out)?,
+                "_partition" if self.metadata_columns => encode(column, &Value::Int(meta.partition), out)?,
+                "_offset" if self.metadata_columns => encode(column, &Value::Long(meta.offset), out)?,
+                "_timestamp" if self.metadata_columns => encode(column, &Value::TimestampMillis(meta.timestamp_ms), out)?,
+                _ => encode_default(&column.column_type, out),
             }
         }
         Ok(())
@@ -501,7 +562,7 @@ impl Table {
 fn fields_of(layout: &Layout, schema: &RegisteredSchema) -> Result<Vec<Column>, UnsupportedSchema> {
     match layout {
         Layout::Append => columns_of(&schema.schema),
-        Layout::Changelog { .. } => {
+        Layout::Changelog { .. } | Layout::Changes => {
             let row = changelog::row_schema(&schema.schema).ok_or_else(|| UnsupportedSchema {
                 field: "after".into(),
                 reason: "the topic carried change events before, but this schema is not a Debezium envelope".into(),
