@@ -62,6 +62,48 @@ pub fn ddl_targets(statement: &str, default_database: &str) -> Vec<DdlTarget> {
     names.into_iter().map(target).collect()
 }
 
+/// The `(old, new)` names of every table a `RENAME TABLE a TO b, c TO d` or
+/// `ALTER TABLE a … RENAME [TO | AS] b` statement renames.
+pub fn renames(statement: &str, default_database: &str) -> Vec<(DdlTarget, DdlTarget)> {
+    let words: Vec<String> = tokens(statement);
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let name = |word: &String| {
+        let (database, table) = match split_qualified(word) {
+            Some((d, t)) => (unquote(d), unquote(t)),
+            None => (default_database.to_string(), unquote(word)),
+        };
+        DdlTarget { kind: "RENAME", database, table }
+    };
+    let at = |i: usize| upper.get(i).map(String::as_str);
+    match (at(0), at(1)) {
+        (Some("RENAME"), Some("TABLE" | "TABLES")) => {
+            // a TO b [, c TO d …] (the commas were dropped by `tokens`)
+            let mut out = Vec::new();
+            let mut i = 2;
+            while let (Some(old), Some("TO"), Some(new)) = (words.get(i), at(i + 1), words.get(i + 2)) {
+                out.push((name(old), name(new)));
+                i += 3;
+            }
+            out
+        }
+        (Some("ALTER"), _) => {
+            let Some(table_at) = upper.iter().position(|w| w == "TABLE") else { return Vec::new() };
+            let Some(old) = words.get(table_at + 1) else { return Vec::new() };
+            let Some(rename_at) = upper.iter().skip(table_at + 2).position(|w| w == "RENAME").map(|p| p + table_at + 2) else {
+                return Vec::new();
+            };
+            let mut new_at = rename_at + 1;
+            match at(new_at) {
+                Some("COLUMN" | "INDEX" | "KEY") => return Vec::new(),
+                Some("TO" | "AS") => new_at += 1,
+                _ => {}
+            }
+            words.get(new_at).map(|new| vec![(name(old), name(new))]).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// `db.table` → (`db`, `table`), minding backquotes (a quoted name may hold dots).
 fn split_qualified(name: &str) -> Option<(&str, &str)> {
     let mut quoted = false;
@@ -302,6 +344,20 @@ mod tests {
             .collect();
         assert_eq!(all, [("DROP", "shop".into(), "a".into()), ("DROP", "db2".into(), "b c".into())]);
         assert_eq!(t("CREATE OR REPLACE VIEW v AS SELECT 1"), None);
+    }
+
+    #[test]
+    fn renames_are_parsed() {
+        let r = |s: &str| renames(s, "shop").into_iter().map(|(a, b)| (a.database, a.table, b.database, b.table)).collect::<Vec<_>>();
+        assert_eq!(r("RENAME TABLE a TO b"), [("shop".into(), "a".into(), "shop".into(), "b".into())]);
+        assert_eq!(
+            r("rename table `x y` to db2.`z`, c TO d"),
+            [("shop".into(), "x y".into(), "db2".into(), "z".into()), ("shop".into(), "c".into(), "shop".into(), "d".into())]
+        );
+        assert_eq!(r("ALTER TABLE a ADD COLUMN x INT, RENAME TO b"), [("shop".into(), "a".into(), "shop".into(), "b".into())]);
+        assert_eq!(r("ALTER TABLE a RENAME AS `b`"), [("shop".into(), "a".into(), "shop".into(), "b".into())]);
+        assert!(r("ALTER TABLE a RENAME COLUMN x TO y").is_empty());
+        assert!(r("ALTER TABLE a ADD y INT").is_empty());
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! privilege for it (or with `snapshot.locking = "tables"`) the captured
 //! tables are read-locked for the whole snapshot instead, so writes to them
 //! wait. A snapshot cut short by a crash is redone from the start (at a new
-//! point) on restart.
+//! point) on restart. [`resync`] re-reads chosen tables the same way while
+//! the stream stands still.
 
 use crate::checks::Flavor;
 use crate::codec::Codecs;
@@ -54,12 +55,57 @@ pub async fn take(
 
 /// Reads every captured table and hands its rows to `sink`; returns the point to stream from.
 pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogStatus> {
-    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
-    conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
     let tables: Vec<(String, String)> = conn
         .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
         .await?;
     let tables: Vec<(String, String)> = tables.into_iter().filter(|(d, t)| capture.captures(d, t)).collect();
+    read_tables(conn, flavor, capture, settings, &tables, codecs, emitter).await
+}
+
+/// Re-reads `tables` while the binlog stream stands still (Debezium's
+/// blocking snapshot): their rows as `op = r` events at one consistent point,
+/// which is returned with the tables read. The caller streams on from where it stood and skips the
+/// changes of these tables up to that point (the rows already hold them).
+/// Used where the binlog alone cannot rebuild a table: `RENAME TABLE` (the
+/// new name's rows were written under the old one).
+///
+/// A table that no longer exists (renamed or dropped again further on in the
+/// binlog) is not read: the binlog still holds its later changes and fate.
+pub async fn resync(
+    conn: &mut Conn,
+    flavor: Flavor,
+    config: &SourceConfig,
+    tables: &[(String, String)],
+    codecs: &mut Codecs,
+    emitter: &mut Emitter,
+) -> Result<(BinlogPosition, Vec<(String, String)>)> {
+    let mut existing = Vec::new();
+    for (database, table) in tables {
+        let found: Option<u64> = conn
+            .exec_first("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (database, table))
+            .await?;
+        match found {
+            Some(_) => existing.push((database.clone(), table.clone())),
+            None => tracing::info!(%database, %table, "not re-read: the table no longer exists (renamed or dropped again later in the binlog)"),
+        }
+    }
+    let point = read_tables(conn, flavor, &config.capture, &config.snapshot, &existing, codecs, emitter).await?;
+    tracing::info!(tables = ?existing, position = %point.position, "tables re-read");
+    Ok((point.position, existing))
+}
+
+/// Reads `tables` at one consistent point; returns the point.
+async fn read_tables(
+    conn: &mut Conn,
+    flavor: Flavor,
+    capture: &CaptureConfig,
+    settings: &SnapshotConfig,
+    tables: &[(String, String)],
+    codecs: &mut Codecs,
+    emitter: &mut Emitter,
+) -> Result<BinlogStatus> {
+    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
+    conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
     let locking = match (settings.locking, flavor) {
         (SnapshotLocking::Auto, Flavor::MariaDb) => None,
         (SnapshotLocking::Auto, Flavor::MySql) => Some(SnapshotLocking::Global),
@@ -91,18 +137,18 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
             }
             Err(mysql_async::Error::Server(e)) if settings.locking == SnapshotLocking::Auto && (e.code == 1227 || e.code == 1045) => {
                 tracing::warn!("no RELOAD privilege for a global read lock ({}); locking the captured tables for the whole snapshot instead", e.message);
-                (lock_tables(conn, &tables).await?, true)
+                (lock_tables(conn, tables).await?, true)
             }
             Err(e) => return Err(e).context("taking the global read lock for the snapshot point (needs the RELOAD privilege; or set snapshot.locking = \"tables\")"),
         },
-        Some(SnapshotLocking::Tables) => (lock_tables(conn, &tables).await?, true),
+        Some(SnapshotLocking::Tables) => (lock_tables(conn, tables).await?, true),
     };
     tracing::info!(position = %point.position, table_locks, "snapshot point taken");
     let position = point.position.clone();
     let version = RowVersion::of(&position.file, position.pos, 0).map_err(anyhow::Error::msg)?;
 
     let mut shapes = Vec::new();
-    for (database, table) in &tables {
+    for (database, table) in tables {
         shapes.push(catalog_shape(conn, database, table).await?);
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;

@@ -151,6 +151,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         offsets: &offsets,
         metrics: &metrics,
         retry: &retry,
+        reread: Default::default(),
     }
     .run(start, stored, &shutdown)
     .await

@@ -48,6 +48,9 @@ pub struct Stream<'a> {
     pub offsets: &'a OffsetStore,
     pub metrics: &'a Arc<SourceMetrics>,
     pub retry: &'a RetryPolicy,
+    /// Tables re-read at a point ahead of the stream: their changes before
+    /// that point's version are in the rows read, so they are skipped.
+    pub reread: HashMap<(String, String), RowVersion>,
 }
 
 /// The transaction being read: what its events share.
@@ -266,6 +269,13 @@ impl Stream<'_> {
     /// `bound`, the next event's position, so orders never overlap.
     async fn rows(&mut self, event: RowsEvent, gtid: &Option<String>) -> Result<()> {
         let RowsEvent { at, bound, first_row, ts_ms, server_id, table, rows } = event;
+        let name = (table.database.clone(), table.table.clone());
+        if let Some(point) = self.reread.get(&name) {
+            if RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)? < *point {
+                return Ok(());
+            }
+            self.reread.remove(&name);
+        }
         let codec = self.codecs.for_table(&table).await?;
         self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
         let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, &at, ts_ms, server_id, gtid);
@@ -367,6 +377,41 @@ impl Stream<'_> {
                 let codec = self.codec_of_named(&t.database, &t.table).await?;
                 self.emitter.truncate(&codec, &source, version, true).await?;
             }
+        }
+        // A renamed table: its rows leave the old name (as on a drop) and are
+        // read again under the new one, whose changes so far were written
+        // under the old name.
+        let mut reread = Vec::new();
+        for (old, new) in schema_change::renames(statement, database) {
+            if config.capture.captures(&old.database, &old.table) {
+                let source = SourceInfo::streamed(config, &old.database, &old.table, at, ts_ms, server_id, gtid);
+                let codec = self.codec_of_named(&old.database, &old.table).await?;
+                self.emitter.truncate(&codec, &source, version, true).await?;
+            }
+            if config.capture.captures(&new.database, &new.table) {
+                reread.push((new.database, new.table));
+            }
+        }
+        if !reread.is_empty() {
+            self.reread_tables(&reread).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads `tables` now (see [`crate::snapshot::resync`]) and skips their
+    /// changes up to the point read.
+    async fn reread_tables(&mut self, tables: &[(String, String)]) -> Result<()> {
+        let mysql = self.mysql;
+        let connect = || async move { mysql.connect().await.map_err(ServerError::Connect) };
+        let mut conn = self
+            .retry
+            .run("connecting to re-read renamed tables", connect, ServerError::is_transient)
+            .await
+            .map_err(Gave::into_inner)?;
+        let (point, read) = crate::snapshot::resync(&mut conn, self.flavor, self.config, tables, self.codecs, self.emitter).await?;
+        let version = RowVersion::of(&point.file, point.pos, 0).map_err(anyhow::Error::msg)?;
+        for table in read {
+            self.reread.insert(table, version);
         }
         Ok(())
     }

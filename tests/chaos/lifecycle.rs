@@ -4,7 +4,9 @@
 //! view while rows written after it stay, and a table dropped and created
 //! again with other columns is equal to MySQL again (checked by `verify`).
 //! The sink subscribes by pattern, so a table created while everything runs
-//! arrives by itself.
+//! arrives by itself. A renamed table (`RENAME TABLE`, `ALTER TABLE …
+//! RENAME`) lives under its new name with every row, and its old names show
+//! no live row.
 
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
@@ -23,6 +25,9 @@ async fn truncate_and_drop_leave_clickhouse_equal_to_mysql() {
         my.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
         my.query_drop(format!("CREATE TABLE `{db}`.items (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(20))")).await.unwrap();
         my.query_drop(format!("CREATE TABLE `{db}`.gone (id INT PRIMARY KEY, a INT, b VARCHAR(5))")).await.unwrap();
+        my.query_drop(format!("CREATE TABLE `{db}`.old_name (id INT PRIMARY KEY, v INT)")).await.unwrap();
+        let seed: Vec<String> = (1..=10).map(|i| format!("({i}, {i})")).collect();
+        my.query_drop(format!("INSERT INTO `{db}`.old_name VALUES {}", seed.join(", "))).await.unwrap();
         let seed: Vec<String> = (1..=100).map(|i| format!("({i}, {i}, 'seed')")).collect();
         my.query_drop(format!("INSERT INTO `{db}`.items VALUES {}", seed.join(", "))).await.unwrap();
         let seed: Vec<String> = (1..=20).map(|i| format!("({i}, {i}, 'old')")).collect();
@@ -46,16 +51,34 @@ async fn truncate_and_drop_leave_clickhouse_equal_to_mysql() {
         my.query_drop(format!("CREATE TABLE `{db}`.gone (id INT PRIMARY KEY, a VARCHAR(10), c DATE)")).await.unwrap();
         my.query_drop(format!("INSERT INTO `{db}`.gone VALUES (1, 'one', '2024-01-02'), (30, NULL, NULL)")).await.unwrap();
 
+        // Renamed twice, written between and after.
+        my.query_drop(format!("INSERT INTO `{db}`.old_name VALUES (11, 11), (12, 12)")).await.unwrap();
+        my.query_drop(format!("RENAME TABLE `{db}`.old_name TO `{db}`.new_name")).await.unwrap();
+        my.query_drop(format!("UPDATE `{db}`.new_name SET v = 100 WHERE id = 1")).await.unwrap();
+        my.query_drop(format!("ALTER TABLE `{db}`.new_name RENAME TO `{db}`.newer_name")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.newer_name VALUES (13, 13)")).await.unwrap();
+        my.query_drop(format!("DELETE FROM `{db}`.newer_name WHERE id = 2")).await.unwrap();
+
         // A table created while everything runs.
         my.query_drop(format!("CREATE TABLE `{db}`.late (id INT PRIMARY KEY, v VARCHAR(10))")).await.unwrap();
         my.query_drop(format!("INSERT INTO `{db}`.late VALUES (1, 'a'), (2, 'b')")).await.unwrap();
 
-        for table in ["items", "gone", "late"] {
+        for table in ["items", "gone", "late", "newer_name"] {
             let report = pipeline.verify_table(stack, server, table).await;
             assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&pipeline.sink_log(), 30));
         }
         let items = pipeline.verify_table(stack, server, "items").await;
         assert_eq!(items.tables[0].mysql_rows, 1, "only the row written after the second TRUNCATE");
+        let clickhouse = Pipeline::clickhouse(stack);
+        for old in ["old_name", "new_name"] {
+            let table = producer_sim::verify::clickhouse_table(&db, &db, old);
+            let live: u64 = clickhouse
+                .query(&format!("SELECT count() FROM `{table}` FINAL WHERE _is_deleted = 0"))
+                .fetch_one()
+                .await
+                .unwrap_or_else(|e| panic!("{table}: {e}"));
+            assert_eq!(live, 0, "{}: the old name {old} still shows rows", flavor.name());
+        }
         pipeline.stop();
     }
 }
