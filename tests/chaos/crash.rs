@@ -3,7 +3,10 @@
 //! restarts) the source and the sink, and restarts Redis, the ClickHouse
 //! front end and MySQL — at least 20 kills per run. Then `verify` must find
 //! every MySQL table equal to its ClickHouse table and the clickstream without
-//! gaps or duplicates. `CHAOS_SEED=<n>` replays a run's schedule.
+//! gaps or duplicates. Beside the workload, table operations run (primary-key
+//! updates, savepoints, TRUNCATE, RENAME, a column widened: see
+//! [`crate::operations`]) and their tables must be equal too.
+//! `CHAOS_SEED=<n>` replays a run's schedule.
 //!
 //! A sink is killed only after its restart got its partitions: on tansu 0.6
 //! a member killed in the middle of a group join can leave the group stuck
@@ -84,7 +87,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     println!("chaos seed {seed} (replay with CHAOS_SEED={seed})");
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut pipeline = Pipeline::new(stack, "chaos");
+    let mut pipeline = Pipeline::with_tables(stack, "chaos", &crate::operations::TABLES, 200);
     let mysql = Pipeline::mysql(stack);
 
     // Rows that exist before the source starts arrive through the snapshot.
@@ -99,6 +102,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
         initial_rows: 200,
     };
     mysql_load::run(&load, mysql.clone(), Arc::new(AtomicBool::new(false))).await.unwrap();
+    crate::operations::create(&mysql, &pipeline.database).await;
     let kafka = stack.kafka_config();
     ensure_topic(&kafka, KafkaContext::for_config(&kafka).await.unwrap(), &pipeline.clicks_topic, 3, 1).await.unwrap();
     pipeline.start_source();
@@ -113,6 +117,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     load.seed = Some(seed.wrapping_add(1));
     let mysql_opts = mysql.clone();
     let mysql_task = tokio::spawn(async move { mysql_load::run(&load, mysql_opts, Arc::new(AtomicBool::new(false))).await });
+    let ops_task = tokio::spawn(crate::operations::run(mysql.clone(), pipeline.database.clone(), WORKLOAD_SECONDS, seed.wrapping_add(2)));
     let events = CLICK_EVENTS.to_string();
     let rate = (CLICK_EVENTS / WORKLOAD_SECONDS).to_string();
     let click_args = ClickCli::parse_from([
@@ -128,7 +133,7 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let kills = |done: &[(Action, Duration)]| done.iter().filter(|(a, _)| matches!(a, Action::KillSource | Action::KillSink)).count();
     let mut plan = Action::schedule(&mut rng);
-    while !(mysql_task.is_finished() && click_task.is_finished() && plan.is_empty()) {
+    while !(mysql_task.is_finished() && click_task.is_finished() && ops_task.is_finished() && plan.is_empty()) {
         tokio::time::sleep(Duration::from_millis(rng.random_range(600..2_400))).await;
         pipeline.assert_running();
         let action = plan.pop().unwrap_or_else(|| Action::pick(&mut rng));
@@ -155,6 +160,9 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
     }
     let mysql_summary = mysql_task.await.unwrap().expect("the MySQL workload survives every restart");
     let click_summary = click_task.await.unwrap().unwrap();
+    let ops = ops_task.await.unwrap();
+    println!("table operations: {ops:?}");
+    assert!(ops.widened && ops.truncates > 0 && ops.renames > 0, "every kind of table operation ran: {ops:?}");
     assert_eq!(click_summary.failed, 0, "the simulator delivered every event");
     println!("{}", mysql_summary.render());
     let mut counts = std::collections::BTreeMap::new();
@@ -182,8 +190,8 @@ async fn crashes_everywhere_lose_and_duplicate_nothing() {
         println!("source log tail:\n{}", tail(&log_of(&pipeline.source_log()), 40));
     }
     assert_eq!(report.differences(), 0, "seed {seed}: MySQL and ClickHouse differ after the crash run");
-    assert_eq!(report.tables.len(), 4);
-    assert!(report.tables.iter().all(|t| t.mysql_rows > 0));
+    assert_eq!(report.tables.len(), 6, "the workload's four tables, ops_items and the rotating table under its last name");
+    assert!(report.tables.iter().filter(|t| !t.table.ends_with("ops_items")).all(|t| t.mysql_rows > 0));
     assert_eq!(report.clickstream.as_ref().unwrap().rows, CLICK_EVENTS);
 
     // The mid-run DDL arrived as a column and as a recorded schema-change event.

@@ -10,6 +10,7 @@ mod key_changes;
 mod keyless;
 mod lifecycle;
 mod names;
+mod operations;
 mod pipeline;
 mod refusals;
 

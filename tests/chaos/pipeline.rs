@@ -28,10 +28,6 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(stack: &Stack, prefix: &str) -> Self {
-        Self::with_tables(stack, prefix, &[], 200)
-    }
-
     /// A pipeline that also captures `extra_tables`, its sink closing batches after `batch_wait_ms`.
     pub fn with_tables(stack: &Stack, prefix: &str, extra_tables: &[&str], batch_wait_ms: u64) -> Self {
         Self::on_server(stack, &stack.mysql, prefix, extra_tables, batch_wait_ms, "avro")
