@@ -96,7 +96,7 @@ async fn bench(stack: &Stack, server: &DbServer) -> Vec<(&'static str, f64, u64)
     let rss_no_broker = peak_rss_kb();
     let topic = format!("{}.{database}.orders", capture.topic_prefix);
     ensure_topic(&kafka, context.clone(), &topic, 1, 1).await.unwrap();
-    let publisher = Publisher::create(&kafka, context).unwrap();
+    let publisher = Publisher::create(&kafka, context, shared::kafka::DEFAULT_MAX_MESSAGE_BYTES).unwrap();
     let with_broker = rust_pass(server, &from, &database, &capture, registry, Some(publisher)).await;
     let rss_with_broker = peak_rss_kb();
 
@@ -152,6 +152,8 @@ fn toml_capture(database: &str) -> CaptureConfig {
         skipped_operations: vec![],
         schema_compatibility: Default::default(),
         key_columns: Default::default(),
+        max_record_bytes: None,
+        oversized_records: Default::default(),
     }
 }
 

@@ -70,6 +70,18 @@ pub struct CaptureConfig {
     /// can keep a copy equal to the source (Debezium skips `t` by default).
     #[serde(default)]
     pub skipped_operations: Vec<String>,
+    /// The largest record the source sends, in bytes (key, value and
+    /// headers). Default: the broker's `message.max.bytes`, asked at start
+    /// (1,048,588 when the broker does not say).
+    #[serde(default)]
+    pub max_record_bytes: Option<usize>,
+    /// A change whose record would be larger: `quarantine` (default) skips
+    /// that table's changes from then on — counted, logged, named by the
+    /// `cdc_source_quarantined` metric — and re-reads the table when the
+    /// source starts next (after the limit was raised or the column
+    /// excluded); `fail` stops the source with the table and the fix.
+    #[serde(default)]
+    pub oversized_records: OversizedRecords,
     /// Key columns for tables (Debezium's `message.key.columns`):
     /// `"db.table" = ["col", …]`. A table listed gets this key (instead of its
     /// primary key, or of none): its records are keyed and partitioned by it,
@@ -85,6 +97,15 @@ pub struct CaptureConfig {
     /// consumers decode it with the schema it was written with.
     #[serde(default)]
     pub schema_compatibility: TableSchemaCompatibility,
+}
+
+/// [`CaptureConfig::oversized_records`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OversizedRecords {
+    #[default]
+    Quarantine,
+    Fail,
 }
 
 /// [`CaptureConfig::schema_compatibility`]: a Glue compatibility mode, `NONE` by default.
@@ -300,6 +321,9 @@ impl Validate for CaptureConfig {
         }
         if let Some(bad) = self.skipped_operations.iter().find(|o| !["c", "u", "d", "t"].contains(&o.as_str())) {
             return Err(invalid(key(prefix, "skipped_operations"), format!("{bad:?} is not one of \"c\", \"u\", \"d\", \"t\"")));
+        }
+        if self.max_record_bytes.is_some_and(|b| !(1_000..=1_000_000_000).contains(&b)) {
+            return Err(invalid(key(prefix, "max_record_bytes"), "must be between 1000 and 1000000000 (librdkafka's range)"));
         }
         if self.topic_partitions < 1 {
             return Err(invalid(key(prefix, "topic_partitions"), "must be at least 1"));

@@ -2,15 +2,21 @@
 //! three, a delete two with its tombstone), each sent unless its partition
 //! already holds it.
 //!
+//! A change whose record would be larger than the broker takes puts its
+//! table in quarantine (or stops the source, per
+//! `capture.oversized_records`): the table's changes are skipped from then
+//! on, and it is re-read when the source starts next.
+//!
 //! Guarantee: a record whose order ([`RecordOrder`]) is at or below its
 //! partition's mark — what the read-back ([`crate::recovery`]) found there, or
 //! what this run already sent — is skipped, so replaying the binlog after a
 //! crash adds nothing twice; everything above the mark is sent, in order.
 
 use crate::codec::{Encoded, Row, TableCodec};
-use crate::config::SourceConfig;
+use crate::config::{OversizedRecords, SourceConfig};
 use crate::envelope::{Op, SourceInfo, now_ms};
 use crate::metrics::SourceMetrics;
+use crate::offsets::Quarantined;
 use crate::position::{BinlogPosition, RowVersion};
 use crate::publisher::{OutgoingRecord, Publisher, RecordOrder, Step, partition_for};
 use crate::recovery::Marks;
@@ -48,13 +54,29 @@ pub struct Emitter {
     producer: FutureProducer<KafkaContext>,
     pub metrics: Arc<SourceMetrics>,
     pub skipped: u64,
+    /// The largest record sent (key + value + headers), from the broker's limit.
+    max_record_bytes: usize,
+    /// Tables in quarantine.
+    pub quarantined: Vec<Quarantined>,
 }
+
+/// Room left in each record for its headers and Kafka's record framing.
+const RECORD_OVERHEAD: usize = 512;
 
 impl Emitter {
     /// An emitter that skips what `marks` (the read-back) says each partition holds.
-    pub fn new(config: &SourceConfig, context: KafkaContext, producer: FutureProducer<KafkaContext>, marks: Marks, metrics: Arc<SourceMetrics>) -> Result<Self> {
+    pub fn new(
+        config: &SourceConfig,
+        context: KafkaContext,
+        producer: FutureProducer<KafkaContext>,
+        marks: Marks,
+        metrics: Arc<SourceMetrics>,
+        max_record_bytes: usize,
+    ) -> Result<Self> {
         Ok(Self {
-            publisher: Publisher::create(&config.kafka, context.clone())?,
+            publisher: Publisher::create(&config.kafka, context.clone(), max_record_bytes)?,
+            max_record_bytes,
+            quarantined: Default::default(),
             marks,
             partitions: HashMap::new(),
             config: config.clone(),
@@ -121,7 +143,7 @@ impl Emitter {
     /// the new key (with `__debezium.oldkey`), so a keyed consumer (and the
     /// sink's ReplacingMergeTree) drops the old row.
     pub(crate) async fn change(&mut self, codec: &TableCodec, op: Op, before: Option<Row>, after: Option<Row>, source: &SourceInfo, version: RowVersion) -> Result<()> {
-        if self.config.capture.skips(op) {
+        if self.config.capture.skips(op) || self.in_quarantine(codec) {
             return Ok(());
         }
         let row_position = format!("{}:{}:{}", source.file, source.pos, source.row);
@@ -155,6 +177,10 @@ impl Emitter {
         headers: &[(&str, &str)],
     ) -> Result<()> {
         let encoded = codec.encode(op, before, after, source, now_ms())?;
+        let size = encoded.value.len() + encoded.key.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD;
+        if size > self.max_record_bytes {
+            return self.oversized(codec, size);
+        }
         let record = |value, order: RecordOrder| Record {
             topic: &codec.topic,
             key: encoded.key.as_deref(),
@@ -176,7 +202,7 @@ impl Emitter {
     /// dropped. It goes to every partition of the table's topic, so a consumer
     /// of each partition sees it after that partition's earlier changes.
     pub(crate) async fn truncate(&mut self, codec: &TableCodec, source: &SourceInfo, version: RowVersion, dropped: bool) -> Result<()> {
-        if self.config.capture.skips(Op::Truncate) {
+        if self.config.capture.skips(Op::Truncate) || self.in_quarantine(codec) {
             return Ok(());
         }
         let encoded = codec.encode(Op::Truncate, None, None, source, now_ms())?;
@@ -196,6 +222,41 @@ impl Emitter {
             self.emit(record, false).await?;
         }
         self.metrics.rows.with_label_values(&[Op::Truncate.code()]).inc();
+        Ok(())
+    }
+
+    /// Whether `codec`'s table is in quarantine (its changes skipped).
+    fn in_quarantine(&self, codec: &TableCodec) -> bool {
+        self.quarantined.iter().any(|q| q.database == codec.table.database && q.table == codec.table.table)
+    }
+
+    /// A change of `codec`'s table encodes to `size` bytes, more than the broker takes.
+    fn oversized(&mut self, codec: &TableCodec, size: usize) -> Result<()> {
+        let table = format!("{}.{}", codec.table.database, codec.table.table);
+        let why = format!(
+            "a change encodes to {size} bytes, above the {} bytes the broker takes (its message.max.bytes, or capture.max_record_bytes)",
+            self.max_record_bytes
+        );
+        if self.config.capture.oversized_records == OversizedRecords::Fail {
+            bail!(
+                "`{table}`: {why}. Raise the broker's message.max.bytes (and the topic's max.message.bytes), leave the large column out \
+                 (capture.exclude_columns), or set capture.oversized_records = \"quarantine\" to skip only this table"
+            );
+        }
+        tracing::error!(
+            %table,
+            size,
+            limit = self.max_record_bytes,
+            "table put in quarantine: {why}. Its changes are skipped from here on; the other tables go on. Raise the broker's \
+             message.max.bytes (and the topic's max.message.bytes) or leave the large column out (capture.exclude_columns), then \
+             restart the source: it re-reads the table"
+        );
+        self.metrics.quarantined.with_label_values(&[&table]).set(1);
+        self.quarantined.push(Quarantined {
+            database: codec.table.database.clone(),
+            table: codec.table.table.clone(),
+            reason: why,
+        });
         Ok(())
     }
 

@@ -21,6 +21,8 @@ pub struct SourceMetrics {
     pub ddl: IntCounter,
     /// Retries of transient failures (registry, catalog connections).
     pub retries: IntCounter,
+    /// 1 for each table in quarantine (its changes skipped until re-read).
+    pub quarantined: IntGaugeVec,
     last_turn_ms: AtomicI64,
 }
 
@@ -55,6 +57,7 @@ impl Default for SourceMetrics {
             skipped: counter("cdc_source_records_skipped_total", "Records not sent again because their partition already had them"),
             ddl: counter("cdc_source_ddl_total", "DDL statements seen"),
             retries: counter("cdc_source_retries_total", "Retries of transient failures (Glue registry, catalog connections)"),
+            quarantined: gauge_vec("cdc_source_quarantined", "1 for a table whose changes are skipped until it is re-read (a record above the broker's size limit)"),
             registry,
             last_turn_ms: AtomicI64::new(crate::envelope::now_ms()),
         }

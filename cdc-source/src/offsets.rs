@@ -28,6 +28,17 @@ pub struct SourceOffsets {
     pub gtid_set: Option<String>,
     /// The initial snapshot is complete (else it is redone on start).
     pub snapshot_done: bool,
+    /// Tables in quarantine: their changes were skipped, so they are re-read on start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// A table whose changes are skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub database: String,
+    pub table: String,
+    pub reason: String,
 }
 
 impl SourceOffsets {

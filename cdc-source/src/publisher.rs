@@ -115,11 +115,15 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// An idempotent (`acks=all`) producer of change records.
-    pub fn create(kafka: &KafkaConfig, context: KafkaContext) -> Result<Self> {
+    /// An idempotent (`acks=all`) producer of change records up to
+    /// `max_record_bytes` each (the broker's limit).
+    pub fn create(kafka: &KafkaConfig, context: KafkaContext, max_record_bytes: usize) -> Result<Self> {
         let acks = Arc::new(Acknowledgements::default());
         let mut config = kafka.client_config(ClientRole::Producer)?;
         config.set("enable.idempotence", "true").set("acks", "all");
+        if config.get("message.max.bytes").is_none() {
+            config.set("message.max.bytes", max_record_bytes.to_string());
+        }
         let producer = config
             .create_with_context(context.with_delivery_listener(acks.clone()))
             .context("creating the Kafka producer")?;

@@ -47,6 +47,7 @@ pub async fn take(
         gtid: None,
         gtid_set: point.gtid_set,
         snapshot_done: true,
+        quarantined: emitter.quarantined.clone(),
     };
     offsets.store(&taken).await?;
     tracing::info!(position = %taken.position, gtid_set = ?taken.gtid_set, "snapshot complete");

@@ -64,14 +64,19 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
 
     // The broker's topics: to find an offsets topic of the old default name,
     // and what the source's topics already hold.
-    let all_topics: Vec<String> = {
+    let metadata = {
         let producer = producer.clone();
-        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(30)))
-            .await??
-            .topics()
-            .iter()
-            .map(|t| t.name().to_string())
-            .collect()
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(30))).await??
+    };
+    let all_topics: Vec<String> = metadata.topics().iter().map(|t| t.name().to_string()).collect();
+    let max_record_bytes = match config.capture.max_record_bytes {
+        Some(bytes) => bytes,
+        None => {
+            let broker = metadata.brokers().first().map_or(0, |b| b.id());
+            let asked = shared::kafka::broker_max_message_bytes(&config.kafka, context.clone(), broker).await;
+            tracing::info!(broker_says = ?asked, "largest record the source sends: the broker's message.max.bytes");
+            asked.unwrap_or(shared::kafka::DEFAULT_MAX_MESSAGE_BYTES)
+        }
     };
     let offsets_topic = config.offsets.topic_name(&config.capture, |t| all_topics.iter().any(|a| a == t));
     let offsets = match config.offsets.store {
@@ -102,7 +107,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         .collect();
     let marks = recovery::last_written(&config.kafka, context.clone(), topics, config.offsets.readback_until).await?;
     tracing::info!(partitions = marks.len(), "read back the last record of each partition");
-    let mut emitter = Emitter::new(config, context.clone(), producer.clone(), marks, metrics.clone())?;
+    let mut emitter = Emitter::new(config, context.clone(), producer.clone(), marks, metrics.clone(), max_record_bytes)?;
 
     // A fresh connection (retried): the first one may have been idle through a long read-back.
     let purged = match &stored {
@@ -131,6 +136,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 gtid: None,
                 gtid_set: now.gtid_set,
                 snapshot_done: true,
+                quarantined: Default::default(),
             }
         }
         _ => {

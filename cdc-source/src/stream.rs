@@ -79,6 +79,12 @@ struct Session {
 impl Stream<'_> {
     /// Streams from `start` until `shutdown` is set, then waits for the broker and stores the final offset.
     pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+        // Tables whose changes a run before skipped (quarantine) are read again first.
+        let quarantined: Vec<(String, String)> = start.quarantined.iter().map(|q| (q.database.clone(), q.table.clone())).collect();
+        if !quarantined.is_empty() {
+            tracing::warn!(tables = ?quarantined, "re-reading the tables in quarantine");
+            self.reread_tables(&quarantined).await?;
+        }
         let mut covered: GtidSet = start.gtids().map_err(anyhow::Error::msg)?;
         let mut from = start.position;
         let config = self.config;
@@ -257,6 +263,7 @@ impl Stream<'_> {
             gtid,
             gtid_set: (!covered.is_empty()).then(|| covered.to_string()),
             snapshot_done: true,
+            quarantined: self.emitter.quarantined.clone(),
         });
         Some(next)
     }
@@ -399,16 +406,28 @@ impl Stream<'_> {
     }
 
     /// Re-reads `tables` now (see [`crate::snapshot::resync`]) and skips their
-    /// changes up to the point read.
+    /// changes up to the point read. A read cut by a lost connection (the
+    /// server restarting) is taken again from the start, a few times.
     async fn reread_tables(&mut self, tables: &[(String, String)]) -> Result<()> {
         let mysql = self.mysql;
-        let connect = || async move { mysql.connect().await.map_err(ServerError::Connect) };
-        let mut conn = self
-            .retry
-            .run("connecting to re-read renamed tables", connect, ServerError::is_transient)
-            .await
-            .map_err(Gave::into_inner)?;
-        let (point, read) = crate::snapshot::resync(&mut conn, self.flavor, self.config, tables, self.codecs, self.emitter).await?;
+        let mut attempt = 0;
+        let (point, read) = loop {
+            let connect = || async move { mysql.connect().await.map_err(ServerError::Connect) };
+            let mut conn = self
+                .retry
+                .run("connecting to re-read renamed tables", connect, ServerError::is_transient)
+                .await
+                .map_err(Gave::into_inner)?;
+            match crate::snapshot::resync(&mut conn, self.flavor, self.config, tables, self.codecs, self.emitter).await {
+                Ok(done) => break done,
+                Err(e) if attempt < 5 && connection_lost(&e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "re-reading renamed tables: the connection was lost; reading them again");
+                    tokio::time::sleep(Duration::from_secs(attempt)).await;
+                }
+                Err(e) => return Err(e.context(format!("re-reading {tables:?}"))),
+            }
+        };
         let version = RowVersion::of(&point.file, point.pos, 0).map_err(anyhow::Error::msg)?;
         for table in read {
             self.reread.insert(table, version);
@@ -433,6 +452,11 @@ impl Stream<'_> {
         let shape = crate::snapshot::catalog_shape(&mut catalog, database, table).await?;
         self.codecs.for_table(&shape).await
     }
+}
+
+/// Whether `e` is a lost MySQL connection (worth reading again).
+fn connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| cause.downcast_ref::<mysql_async::Error>().is_some_and(crate::server_sql::connection_lost))
 }
 
 impl SourceInfo {

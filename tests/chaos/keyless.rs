@@ -35,14 +35,14 @@ async fn keyless_tables_flow_and_compare_equal() {
         my.query_drop(format!("DELETE FROM `{db}`.coded WHERE code = 'b'")).await.unwrap();
         my.query_drop(format!("UPDATE `{db}`.coded SET code = 'z' WHERE code = 'c'")).await.unwrap();
         let report = pipeline.verify_table(stack, server, "log").await;
-        assert_eq!(report.differences(), 0, "{} log: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&pipeline.sink_log(), 30));
+        assert_eq!(report.differences(), 0, "{} log: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.sink_log()), 30));
         assert_eq!(report.tables[0].mysql_rows, 5);
 
         my.query_drop(format!("TRUNCATE TABLE `{db}`.log")).await.unwrap();
         my.query_drop(format!("INSERT INTO `{db}`.log VALUES (5, 'v'), (5, 'v')")).await.unwrap();
         for (table, rows) in [("log", 2), ("coded", 2)] {
             let report = pipeline.verify_table(stack, server, table).await;
-            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&pipeline.sink_log(), 30));
+            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.sink_log()), 30));
             assert_eq!(report.tables[0].mysql_rows, rows, "{table}");
         }
         pipeline.stop();

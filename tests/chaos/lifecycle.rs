@@ -65,7 +65,7 @@ async fn truncate_and_drop_leave_clickhouse_equal_to_mysql() {
 
         for table in ["items", "gone", "late", "newer_name"] {
             let report = pipeline.verify_table(stack, server, table).await;
-            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&pipeline.sink_log(), 30));
+            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.sink_log()), 30));
         }
         let items = pipeline.verify_table(stack, server, "items").await;
         assert_eq!(items.tables[0].mysql_rows, 1, "only the row written after the second TRUNCATE");

@@ -11,6 +11,7 @@ mod keyless;
 mod lifecycle;
 mod names;
 mod operations;
+mod oversized;
 mod pipeline;
 mod refusals;
 

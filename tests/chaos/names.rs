@@ -59,7 +59,7 @@ async fn odd_names_and_wide_values_arrive_exactly() {
 
         for table in [ODD, LONG, "select"] {
             let report = pipeline.verify_table(stack, server, table).await;
-            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&pipeline.sink_log(), 30));
+            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.sink_log()), 30));
             assert!(report.tables[0].mysql_rows > 0);
         }
         let topics = shared::kafka::table_topic(&db, &db, ODD);

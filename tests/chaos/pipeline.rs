@@ -138,6 +138,13 @@ listen = "127.0.0.1:0"
         std::fs::write(&self.source_config, text.replacen("[capture]\n", &format!("[capture]\n{line}\n"), 1)).unwrap();
     }
 
+    /// Replaces `from` with `to` in the source's configuration (for its next start).
+    pub fn edit_source_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.source_config).unwrap();
+        assert!(text.contains(from), "the source config has no {from:?}");
+        std::fs::write(&self.source_config, text.replacen(from, to, 1)).unwrap();
+    }
+
     /// Makes the sink subscribe to the source's table topics by pattern
     /// (`^<prefix>\..*`, plus the clickstream topic) instead of by name, so
     /// tables created later are consumed too. Call before starting the sink.

@@ -11,4 +11,4 @@ pub mod topics;
 pub use config::{ClientRole, KafkaCompression, KafkaConfig, SaslConfig, SaslMechanism, SecurityProtocol, TlsConfig};
 pub use context::{DeliveryListener, KafkaContext};
 pub use msk_iam::{MskIamError, MskIamTokenSource};
-pub use topics::{TopicError, TopicOutcome, change_table, default_table, ensure_topic, ensure_topic_with, table_topic, topic_part};
+pub use topics::{DEFAULT_MAX_MESSAGE_BYTES, TopicError, TopicOutcome, broker_max_message_bytes, change_table, default_table, ensure_topic, ensure_topic_with, table_topic, topic_part};

@@ -81,6 +81,20 @@ pub async fn ensure_topic(
     ensure_topic_with(config, context, topic, partitions, replication, &[]).await
 }
 
+/// Kafka's default `message.max.bytes`: the largest record batch a broker takes.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_588;
+
+/// The broker's `message.max.bytes` (broker `broker_id`), or `None` when it
+/// does not say (no DescribeConfigs permission, a broker without the API).
+pub async fn broker_max_message_bytes(config: &KafkaConfig, context: KafkaContext, broker_id: i32) -> Option<usize> {
+    use rdkafka::admin::ResourceSpecifier;
+    let admin: AdminClient<KafkaContext> = config.client_config(ClientRole::Admin).ok()?.create_with_context(context).ok()?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let results = admin.describe_configs(&[ResourceSpecifier::Broker(broker_id)], &options).await.ok()?;
+    let resource = results.into_iter().next()?.ok()?;
+    resource.get("message.max.bytes")?.value.as_deref()?.parse().ok()
+}
+
 /// [`ensure_topic`] with topic-level settings for a topic it creates (e.g. `cleanup.policy = compact`).
 pub async fn ensure_topic_with(
     config: &KafkaConfig,

@@ -1,0 +1,51 @@
+//! A change too large for the broker, on MySQL and MariaDB: its table goes
+//! into quarantine (its changes skipped, the metric naming it) while the other
+//! tables keep flowing; once the limit is raised, a restarted source re-reads
+//! the table and ClickHouse is equal to MySQL again.
+
+use crate::pipeline::Pipeline;
+use integration_tests::{Flavor, Stack};
+use mysql_async::prelude::Queryable;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_row_quarantines_only_its_table() {
+    let _serial = crate::SERIAL.lock().await;
+    let stack = Stack::get();
+    for flavor in Flavor::ALL {
+        let server = stack.server(flavor);
+        let mut pipeline = Pipeline::on_server(stack, server, &format!("big_{}", flavor.name()), &["big", "small"], 200, "avro");
+        let db = pipeline.database.clone();
+        pipeline.capture_setting("max_record_bytes = 100000");
+        let mut my = server.conn().await;
+        my.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
+        my.query_drop(format!("CREATE TABLE `{db}`.big (id INT PRIMARY KEY, body LONGTEXT)")).await.unwrap();
+        my.query_drop(format!("CREATE TABLE `{db}`.small (id INT PRIMARY KEY, v INT)")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.big VALUES (1, 'small enough')")).await.unwrap();
+        pipeline.start_source();
+        pipeline.wait_for_source_log("snapshot complete", Duration::from_secs(60));
+        pipeline.start_sink();
+
+        my.query_drop(format!("INSERT INTO `{db}`.big VALUES (2, REPEAT('x', 300000))")).await.unwrap();
+        my.query_drop(format!("UPDATE `{db}`.big SET body = 'changed while in quarantine' WHERE id = 1")).await.unwrap();
+        for i in 1..=20 {
+            my.query_drop(format!("INSERT INTO `{db}`.small VALUES ({i}, {i})")).await.unwrap();
+        }
+        let report = pipeline.verify_table(stack, server, "small").await;
+        assert_eq!(report.differences(), 0, "{}: the other table flows: {}", flavor.name(), report.render());
+        pipeline.wait_for_source_log("table put in quarantine", Duration::from_secs(30));
+        pipeline.assert_running();
+
+        // Raised limit, restart: the table is read again.
+        pipeline.kill_source();
+        pipeline.edit_source_config("max_record_bytes = 100000", "max_record_bytes = 4000000");
+        pipeline.start_source();
+        pipeline.wait_for_source_log("re-reading the tables in quarantine", Duration::from_secs(60));
+        my.query_drop(format!("INSERT INTO `{db}`.big VALUES (3, 'after')")).await.unwrap();
+        for table in ["big", "small"] {
+            let report = pipeline.verify_table(stack, server, table).await;
+            assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.source_log()), 20));
+        }
+        pipeline.stop();
+    }
+}
