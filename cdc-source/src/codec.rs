@@ -198,6 +198,8 @@ pub struct Codecs {
     by_shape: HashMap<TableSchema, Rc<TableCodec>>,
     /// The codec last used for each `(database, table)`.
     latest: HashMap<(String, String), Rc<TableCodec>>,
+    /// The table each table topic carries (two names can map to one topic).
+    topic_owners: HashMap<String, (String, String)>,
     /// Encoders of the fixed-schema topics (schema changes, heartbeats), by topic.
     fixed: HashMap<String, (Encoder, Encoder)>,
     /// A registry that is unreachable (not one that refuses) is retried with backoff.
@@ -216,6 +218,7 @@ impl Codecs {
             },
             by_shape: HashMap::new(),
             latest: HashMap::new(),
+            topic_owners: HashMap::new(),
             fixed: HashMap::new(),
             retry,
         }
@@ -320,6 +323,21 @@ impl Codecs {
                 })?;
         }
         let topic = self.capture.topic_for(&shape.database, &shape.table);
+        let owner = (shape.database.clone(), shape.table.clone());
+        match self.topic_owners.get(&topic) {
+            Some(other) if *other != owner => anyhow::bail!(
+                "`{}`.`{}` and `{}`.`{}` both map to topic {topic} (characters a topic cannot hold become _): rename one of the \
+                 tables, or leave one out (capture.exclude_tables)",
+                other.0,
+                other.1,
+                owner.0,
+                owner.1
+            ),
+            Some(_) => {}
+            None => {
+                self.topic_owners.insert(topic.clone(), owner);
+            }
+        }
         let prefix = &self.capture.topic_prefix;
         let key_schema = table.key_schema(prefix);
         let value_schema = table.envelope_schema(prefix);

@@ -227,7 +227,7 @@ impl Emitter {
 
     /// Whether `codec`'s table is in quarantine (its changes skipped).
     fn in_quarantine(&self, codec: &TableCodec) -> bool {
-        self.quarantined.iter().any(|q| q.database == codec.table.database && q.table == codec.table.table)
+        self.is_quarantined(&codec.table.database, &codec.table.table)
     }
 
     /// A change of `codec`'s table encodes to `size` bytes, more than the broker takes.
@@ -243,21 +243,27 @@ impl Emitter {
                  (capture.exclude_columns), or set capture.oversized_records = \"quarantine\" to skip only this table"
             );
         }
-        tracing::error!(
-            %table,
-            size,
-            limit = self.max_record_bytes,
-            "table put in quarantine: {why}. Its changes are skipped from here on; the other tables go on. Raise the broker's \
-             message.max.bytes (and the topic's max.message.bytes) or leave the large column out (capture.exclude_columns), then \
-             restart the source: it re-reads the table"
-        );
-        self.metrics.quarantined.with_label_values(&[&table]).set(1);
-        self.quarantined.push(Quarantined {
-            database: codec.table.database.clone(),
-            table: codec.table.table.clone(),
-            reason: why,
-        });
+        let fix = "Raise the broker's message.max.bytes (and the topic's max.message.bytes) or leave the large column out \
+                   (capture.exclude_columns), then restart the source: it re-reads the table";
+        self.quarantine(&codec.table.database, &codec.table.table, format!("{why}. {fix}"));
         Ok(())
+    }
+
+    /// Puts `database.table` in quarantine: its changes are skipped from
+    /// here on (the other tables go on), and it is re-read on the next start.
+    pub fn quarantine(&mut self, database: &str, table: &str, reason: String) {
+        tracing::error!(%database, %table, "table put in quarantine: {reason}. Its changes are skipped from here on; the other tables go on");
+        self.metrics.quarantined.with_label_values(&[&format!("{database}.{table}")]).set(1);
+        self.quarantined.push(Quarantined {
+            database: database.to_string(),
+            table: table.to_string(),
+            reason,
+        });
+    }
+
+    /// Whether `database.table` is in quarantine.
+    pub fn is_quarantined(&self, database: &str, table: &str) -> bool {
+        self.quarantined.iter().any(|q| q.database == database && q.table == table)
     }
 
     /// A heartbeat record: not deduplicated (it carries no change), tagged with the current position.

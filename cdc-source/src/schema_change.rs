@@ -104,6 +104,28 @@ pub fn renames(statement: &str, default_database: &str) -> Vec<(DdlTarget, DdlTa
     }
 }
 
+/// Whether an `ALTER TABLE` renames a column (`RENAME COLUMN a TO b`, or
+/// `CHANGE [COLUMN] a b …` with another name): the column's values then live
+/// under the new name, which the binlog alone cannot tell a consumer.
+pub fn renames_column(statement: &str) -> bool {
+    let words: Vec<String> = tokens(statement);
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    if upper.first().map(String::as_str) != Some("ALTER") {
+        return false;
+    }
+    (0..upper.len()).any(|i| match upper[i].as_str() {
+        "RENAME" => upper.get(i + 1).is_some_and(|w| w == "COLUMN"),
+        "CHANGE" => {
+            let at = if upper.get(i + 1).is_some_and(|w| w == "COLUMN") { i + 2 } else { i + 1 };
+            match (words.get(at), words.get(at + 1)) {
+                (Some(old), Some(new)) => !unquote(old).eq_ignore_ascii_case(&unquote(new)),
+                _ => false,
+            }
+        }
+        _ => false,
+    })
+}
+
 /// `db.table` → (`db`, `table`), minding backquotes (a quoted name may hold dots).
 fn split_qualified(name: &str) -> Option<(&str, &str)> {
     let mut quoted = false;
@@ -358,6 +380,16 @@ mod tests {
         assert_eq!(r("ALTER TABLE a RENAME AS `b`"), [("shop".into(), "a".into(), "shop".into(), "b".into())]);
         assert!(r("ALTER TABLE a RENAME COLUMN x TO y").is_empty());
         assert!(r("ALTER TABLE a ADD y INT").is_empty());
+    }
+
+    #[test]
+    fn column_renames_are_seen() {
+        assert!(renames_column("ALTER TABLE t RENAME COLUMN a TO b"));
+        assert!(renames_column("alter table t change `a` `b` INT NOT NULL"));
+        assert!(renames_column("ALTER TABLE t ADD x INT, CHANGE COLUMN a b VARCHAR(3)"));
+        assert!(!renames_column("ALTER TABLE t CHANGE a a BIGINT"));
+        assert!(!renames_column("ALTER TABLE t RENAME TO u"));
+        assert!(!renames_column("ALTER TABLE t MODIFY a BIGINT"));
     }
 
     #[test]

@@ -156,7 +156,14 @@ async fn read_tables(
     // One row is held back so the very last can say snapshot = "last".
     let mut pending: Option<(std::rc::Rc<crate::codec::TableCodec>, crate::codec::Row, SourceInfo)> = None;
     for shape in &shapes {
-        let codec = codecs.for_table(shape).await?;
+        let codec = match codecs.for_table(shape).await {
+            Ok(codec) => codec,
+            Err(e) => {
+                let reason = format!("its rows cannot be encoded: {e:#}. Fix the cause, then restart the source: it re-reads the table");
+                emitter.quarantine(&shape.database, &shape.table, reason);
+                continue;
+            }
+        };
         let estimate: Option<u64> = conn
             .exec_first(
                 "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",

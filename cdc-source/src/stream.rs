@@ -283,7 +283,18 @@ impl Stream<'_> {
             }
             self.reread.remove(&name);
         }
-        let codec = self.codecs.for_table(&table).await?;
+        if self.emitter.is_quarantined(&table.database, &table.table) {
+            return Ok(());
+        }
+        // A table whose changes cannot be encoded (a schema the registry
+        // refuses, a value with no mapping) is put in quarantine, not the source stopped.
+        let codec = match self.codecs.for_table(&table).await {
+            Ok(codec) => codec,
+            Err(e) => {
+                self.emitter.quarantine(&table.database, &table.table, format!("its changes cannot be encoded: {e:#}. Fix the cause, then restart the source: it re-reads the table"));
+                return Ok(());
+            }
+        };
         self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
         let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, &at, ts_ms, server_id, gtid);
         for (i, change) in rows.into_iter().enumerate() {
@@ -309,8 +320,13 @@ impl Stream<'_> {
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("`{}`.`{}` at {at} row {i}: {e}", table.database, table.table))
             };
-            let before = image(change.before)?;
-            let after = image(change.after)?;
+            let (before, after) = match (image(change.before), image(change.after)) {
+                (Ok(before), Ok(after)) => (before, after),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.emitter.quarantine(&table.database, &table.table, format!("a change cannot be encoded: {e:#}. Fix the cause, then restart the source: it re-reads the table"));
+                    return Ok(());
+                }
+            };
             source.row = i;
             self.emitter.change(&codec, change.op, before, after, &source, version).await?;
         }
@@ -387,14 +403,22 @@ impl Stream<'_> {
         }
         // A renamed table: its rows leave the old name (as on a drop) and are
         // read again under the new one, whose changes so far were written
-        // under the old name.
+        // under the old name. A renamed column: the table is read again, so
+        // its values appear under the new name.
         let mut reread = Vec::new();
+        if kind == Some("ALTER")
+            && schema_change::renames_column(statement)
+            && let Some(t) = first
+        {
+            reread.push((t.database.clone(), t.table.clone()));
+        }
         for (old, new) in schema_change::renames(statement, database) {
             if config.capture.captures(&old.database, &old.table) {
                 let source = SourceInfo::streamed(config, &old.database, &old.table, at, ts_ms, server_id, gtid);
                 let codec = self.codec_of_named(&old.database, &old.table).await?;
                 self.emitter.truncate(&codec, &source, version, true).await?;
             }
+            reread.retain(|(d, t)| (d, t) != (&old.database, &old.table));
             if config.capture.captures(&new.database, &new.table) {
                 reread.push((new.database, new.table));
             }

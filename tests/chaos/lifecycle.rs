@@ -6,7 +6,8 @@
 //! The sink subscribes by pattern, so a table created while everything runs
 //! arrives by itself. A renamed table (`RENAME TABLE`, `ALTER TABLE …
 //! RENAME`) lives under its new name with every row, and its old names show
-//! no live row.
+//! no live row. A renamed column's values follow it (the table is read
+//! again); a dropped column stays in ClickHouse, retired.
 
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
@@ -60,8 +61,14 @@ async fn truncate_and_drop_leave_clickhouse_equal_to_mysql() {
         my.query_drop(format!("DELETE FROM `{db}`.newer_name WHERE id = 2")).await.unwrap();
 
         // A table created while everything runs.
-        my.query_drop(format!("CREATE TABLE `{db}`.late (id INT PRIMARY KEY, v VARCHAR(10))")).await.unwrap();
-        my.query_drop(format!("INSERT INTO `{db}`.late VALUES (1, 'a'), (2, 'b')")).await.unwrap();
+        my.query_drop(format!("CREATE TABLE `{db}`.late (id INT PRIMARY KEY, v VARCHAR(10), x INT NOT NULL)")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.late VALUES (1, 'a', 1), (2, 'b', 2)")).await.unwrap();
+        // A column renamed (its values must follow), one dropped (kept in ClickHouse, retired).
+        my.query_drop(format!("ALTER TABLE `{db}`.late RENAME COLUMN v TO w")).await.unwrap();
+        my.query_drop(format!("ALTER TABLE `{db}`.late DROP COLUMN x")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.late VALUES (3, 'c')")).await.unwrap();
+        my.query_drop(format!("ALTER TABLE `{db}`.late CHANGE w `w 2` VARCHAR(20)")).await.unwrap();
+        my.query_drop(format!("UPDATE `{db}`.late SET `w 2` = 'B' WHERE id = 2")).await.unwrap();
 
         for table in ["items", "gone", "late", "newer_name"] {
             let report = pipeline.verify_table(stack, server, table).await;

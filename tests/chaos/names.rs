@@ -4,7 +4,9 @@
 //! column, and the edge values of BIGINT UNSIGNED, INT/TINYINT UNSIGNED and
 //! DECIMAL(65,30) — snapshotted, then streamed — reach ClickHouse under their
 //! exact names with their exact values (checked by `verify`), and the topics
-//! carry only characters Kafka allows.
+//! carry only characters Kafka allows. Two tables whose names map to one
+//! topic (`col lide`, `col_lide`): the second is put in quarantine with both
+//! names in the message, and everything else flows.
 
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
@@ -34,6 +36,10 @@ async fn odd_names_and_wide_values_arrive_exactly() {
         .unwrap();
         my.query_drop(format!("CREATE TABLE `{db}`.`{LONG}` (`key col` VARCHAR(10) PRIMARY KEY, v INT)")).await.unwrap();
         my.query_drop(format!("CREATE TABLE `{db}`.`select` (`from` INT PRIMARY KEY, `where` VARCHAR(5))")).await.unwrap();
+        my.query_drop(format!("CREATE TABLE `{db}`.`col lide` (id INT PRIMARY KEY)")).await.unwrap();
+        my.query_drop(format!("CREATE TABLE `{db}`.`col_lide` (id INT PRIMARY KEY)")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.`col lide` VALUES (1)")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.`col_lide` VALUES (1)")).await.unwrap();
         let insert = |ids: [&str; 2]| {
             format!(
                 "INSERT INTO `{db}`.`{ODD}` VALUES \
@@ -62,6 +68,11 @@ async fn odd_names_and_wide_values_arrive_exactly() {
             assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.sink_log()), 30));
             assert!(report.tables[0].mysql_rows > 0);
         }
+        my.query_drop(format!("INSERT INTO `{db}`.`col_lide` VALUES (2)")).await.unwrap();
+        pipeline.wait_for_source_log("both map to topic", Duration::from_secs(30));
+        let log = integration_tests::log_of(&pipeline.source_log());
+        assert!(log.contains("`col lide` and ") && log.contains("`col_lide` both map to topic"), "{}", integration_tests::tail(&log, 10));
+        pipeline.assert_running();
         let topics = shared::kafka::table_topic(&db, &db, ODD);
         assert!(topics.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "{topics}");
         pipeline.stop();
