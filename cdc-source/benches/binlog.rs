@@ -154,6 +154,8 @@ fn toml_capture(database: &str) -> CaptureConfig {
         key_columns: Default::default(),
         max_record_bytes: None,
         oversized_records: Default::default(),
+        signal_table: None,
+        bigint_unsigned_handling: Default::default(),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::config::{CaptureConfig, OutputFormat};
 use crate::envelope::{Op, SourceInfo, envelope};
-use crate::table::TableSchema;
+use crate::table::{ColumnKind, TableSchema};
 use crate::values::{Origin, column_value};
 use anyhow::{Context, Result};
 use apache_avro::Schema;
@@ -308,6 +308,13 @@ impl Codecs {
         let (mut table, kept) = shape
             .clone()
             .without_columns(|column| self.capture.excludes_column(&shape.database, &shape.table, column));
+        if self.capture.bigint_unsigned_handling == crate::config::BigintUnsignedHandling::Precise {
+            for column in &mut table.columns {
+                if column.kind == (ColumnKind::Integer { bytes: 8, unsigned: true }) {
+                    column.kind = ColumnKind::UnsignedBigintDecimal;
+                }
+            }
+        }
         if let Some(columns) = self.capture.key_columns.get(&format!("{}.{}", shape.database, shape.table)) {
             table.primary_key = columns
                 .iter()

@@ -82,6 +82,21 @@ pub struct CaptureConfig {
     /// excluded); `fail` stops the source with the table and the fix.
     #[serde(default)]
     pub oversized_records: OversizedRecords,
+    /// BIGINT UNSIGNED in events (Debezium's `bigint.unsigned.handling.mode`):
+    /// `long` (default; values above 2^63 − 1 wrap to negative, as Debezium
+    /// sends them) or `precise` (DECIMAL(20, 0), exact). Either way the field
+    /// carries `__debezium.source.column.type = "BIGINT UNSIGNED"`, and the sink
+    /// stores the exact value in a UInt64 column.
+    #[serde(default)]
+    pub bigint_unsigned_handling: BigintUnsignedHandling,
+    /// Debezium's signal table (`signal.data.collection`), `db.table` with
+    /// columns `id VARCHAR(42) PRIMARY KEY, type VARCHAR(32), data
+    /// VARCHAR(2048)`: a row inserted there is a command to the source —
+    /// `execute-snapshot` with `{"data-collections": ["db.table", …]}`
+    /// re-reads those tables (blocking: the stream waits meanwhile). Its own
+    /// changes are not published.
+    #[serde(default)]
+    pub signal_table: Option<String>,
     /// Key columns for tables (Debezium's `message.key.columns`):
     /// `"db.table" = ["col", …]`. A table listed gets this key (instead of its
     /// primary key, or of none): its records are keyed and partitioned by it,
@@ -97,6 +112,15 @@ pub struct CaptureConfig {
     /// consumers decode it with the schema it was written with.
     #[serde(default)]
     pub schema_compatibility: TableSchemaCompatibility,
+}
+
+/// [`CaptureConfig::bigint_unsigned_handling`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BigintUnsignedHandling {
+    #[default]
+    Long,
+    Precise,
 }
 
 /// [`CaptureConfig::oversized_records`].
@@ -237,16 +261,21 @@ impl Default for OffsetsConfig {
 impl CaptureConfig {
     /// Whether `db.table` is captured by the include/exclude lists.
     pub fn captures(&self, database: &str, table: &str) -> bool {
-        const SYSTEM: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
-        let full = format!("{database}.{table}");
-        let database_ok = if self.include_databases.is_empty() {
-            !SYSTEM.contains(&database)
-        } else {
-            self.include_databases.iter().any(|d| d == database)
-        };
-        database_ok
-            && (self.include_tables.is_empty() || self.include_tables.contains(&full))
-            && !self.exclude_tables.contains(&full)
+        captured(&self.include_databases, &self.include_tables, &self.exclude_tables, database, table)
+    }
+
+    /// The lists that decide which tables are captured.
+    pub fn filter(&self) -> CaptureFilter {
+        CaptureFilter {
+            include_databases: self.include_databases.clone(),
+            include_tables: self.include_tables.clone(),
+            exclude_tables: self.exclude_tables.clone(),
+        }
+    }
+
+    /// Whether `db.table` is the signal table.
+    pub fn is_signal_table(&self, database: &str, table: &str) -> bool {
+        self.signal_table.as_deref().is_some_and(|s| s.split_once('.') == Some((database, table)))
     }
 
     pub fn excludes_column(&self, database: &str, table: &str, column: &str) -> bool {
@@ -262,6 +291,32 @@ impl CaptureConfig {
     pub fn topic_for(&self, database: &str, table: &str) -> String {
         shared::kafka::table_topic(&self.topic_prefix, database, table)
     }
+}
+
+/// Which tables are captured ([`CaptureConfig`]'s lists), stored with the
+/// offsets so that a start with other lists can read the tables they add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureFilter {
+    pub include_databases: Vec<String>,
+    pub include_tables: Vec<String>,
+    pub exclude_tables: Vec<String>,
+}
+
+impl CaptureFilter {
+    pub fn captures(&self, database: &str, table: &str) -> bool {
+        captured(&self.include_databases, &self.include_tables, &self.exclude_tables, database, table)
+    }
+}
+
+fn captured(include_databases: &[String], include_tables: &[String], exclude_tables: &[String], database: &str, table: &str) -> bool {
+    const SYSTEM: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+    let full = format!("{database}.{table}");
+    let database_ok = if include_databases.is_empty() {
+        !SYSTEM.contains(&database)
+    } else {
+        include_databases.iter().any(|d| d == database)
+    };
+    database_ok && (include_tables.is_empty() || include_tables.contains(&full)) && !exclude_tables.contains(&full)
 }
 
 impl OffsetsConfig {
@@ -321,6 +376,9 @@ impl Validate for CaptureConfig {
         }
         if let Some(bad) = self.skipped_operations.iter().find(|o| !["c", "u", "d", "t"].contains(&o.as_str())) {
             return Err(invalid(key(prefix, "skipped_operations"), format!("{bad:?} is not one of \"c\", \"u\", \"d\", \"t\"")));
+        }
+        if self.signal_table.as_ref().is_some_and(|t| t.split('.').count() != 2) {
+            return Err(invalid(key(prefix, "signal_table"), "must be written db.table"));
         }
         if self.max_record_bytes.is_some_and(|b| !(1_000..=1_000_000_000).contains(&b)) {
             return Err(invalid(key(prefix, "max_record_bytes"), "must be between 1000 and 1000000000 (librdkafka's range)"));

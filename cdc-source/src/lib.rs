@@ -3,7 +3,7 @@
 //! * [`binlog`]: the replica connection and its events (MariaDB specifics in `binlog::mariadb`);
 //! * [`table`]: table shapes from table maps; [`values`]: Debezium's type mapping;
 //! * [`envelope`]: the change-event envelope; [`position`]: binlog positions and row versions;
-//! * [`config`]: the service configuration.
+//! * [`config`]: the service configuration; [`signal`]: commands to a running source (its signal table).
 
 pub mod avro_binary;
 pub mod binlog;
@@ -20,6 +20,7 @@ pub mod publisher;
 pub mod recovery;
 pub mod schema_change;
 pub mod server_sql;
+pub mod signal;
 pub mod snapshot;
 pub mod source;
 pub mod stream;

@@ -22,6 +22,22 @@ enum Command {
     CheckConfig,
     /// Snapshot (per snapshot.mode) and stream the binlog until SIGTERM / Ctrl-C.
     Run,
+    /// Commands to a running source, sent through its signal table (capture.signal_table).
+    Snapshot {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotAction {
+    /// Re-read tables (Debezium's execute-snapshot signal): their rows are sent again
+    /// as they are now, after a truncate event, while the stream waits.
+    Start {
+        /// Tables as db.table, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        tables: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -35,6 +51,7 @@ async fn main() {
             Ok(())
         }
         Command::Run => run(&config).await,
+        Command::Snapshot { action: SnapshotAction::Start { tables } } => cdc_source::signal::execute_snapshot(&config, &tables).await,
     };
     if let Err(e) = result {
         eprintln!("cdc-source: {e:#}");

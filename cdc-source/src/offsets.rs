@@ -28,6 +28,10 @@ pub struct SourceOffsets {
     pub gtid_set: Option<String>,
     /// The initial snapshot is complete (else it is redone on start).
     pub snapshot_done: bool,
+    /// Which tables were captured: a start whose `capture` lists take in
+    /// more tables reads those first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_filter: Option<crate::config::CaptureFilter>,
     /// Tables in quarantine: their changes were skipped, so they are re-read on start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<Quarantined>,

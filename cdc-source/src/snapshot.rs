@@ -48,6 +48,7 @@ pub async fn take(
         gtid_set: point.gtid_set,
         snapshot_done: true,
         quarantined: emitter.quarantined.clone(),
+        capture_filter: Some(config.capture.filter()),
     };
     offsets.store(&taken).await?;
     tracing::info!(position = %taken.position, gtid_set = ?taken.gtid_set, "snapshot complete");
@@ -60,11 +61,12 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
         .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
         .await?;
     let tables: Vec<(String, String)> = tables.into_iter().filter(|(d, t)| capture.captures(d, t)).collect();
-    read_tables(conn, flavor, capture, settings, &tables, codecs, emitter).await
+    read_tables(conn, flavor, capture, settings, &tables, false, codecs, emitter).await
 }
 
 /// Re-reads `tables` while the binlog stream stands still (Debezium's
-/// blocking snapshot): their rows as `op = r` events at one consistent point,
+/// blocking snapshot): for each, a truncate event and then its rows as
+/// `op = r` events, all at one consistent point,
 /// which is returned with the tables read. The caller streams on from where it stood and skips the
 /// changes of these tables up to that point (the rows already hold them).
 /// Used where the binlog alone cannot rebuild a table: `RENAME TABLE` (the
@@ -90,18 +92,23 @@ pub async fn resync(
             None => tracing::info!(%database, %table, "not re-read: the table no longer exists (renamed or dropped again later in the binlog)"),
         }
     }
-    let point = read_tables(conn, flavor, &config.capture, &config.snapshot, &existing, codecs, emitter).await?;
+    let point = read_tables(conn, flavor, &config.capture, &config.snapshot, &existing, true, codecs, emitter).await?;
     tracing::info!(tables = ?existing, position = %point.position, "tables re-read");
     Ok((point.position, existing))
 }
 
-/// Reads `tables` at one consistent point; returns the point.
+/// Reads `tables` at one consistent point; returns the point. With `clear`,
+/// each table's rows are preceded by a truncate event at that point, so a
+/// consumer's copy ends up exactly the table as read (rows deleted while its
+/// changes were skipped go too; a keyless table's images are not counted twice).
+#[allow(clippy::too_many_arguments)]
 async fn read_tables(
     conn: &mut Conn,
     flavor: Flavor,
     capture: &CaptureConfig,
     settings: &SnapshotConfig,
     tables: &[(String, String)],
+    clear: bool,
     codecs: &mut Codecs,
     emitter: &mut Emitter,
 ) -> Result<BinlogStatus> {
@@ -164,6 +171,22 @@ async fn read_tables(
                 continue;
             }
         };
+        if clear {
+            let source = SourceInfo {
+                name: capture.topic_prefix.clone(),
+                ts_ms: now,
+                snapshot: SnapshotMarker::No,
+                db: shape.database.clone(),
+                table: shape.table.clone(),
+                server_id: 0,
+                gtid: None,
+                file: position.file.clone(),
+                pos: position.pos,
+                row: 0,
+                thread: None,
+            };
+            emitter.truncate(&codec, &source, version, false).await?;
+        }
         let estimate: Option<u64> = conn
             .exec_first(
                 "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -291,6 +314,4 @@ pub async fn catalog_shape(conn: &mut Conn, database: &str, table: &str) -> Resu
     Ok(shape)
 }
 
-fn quote(identifier: &str) -> String {
-    format!("`{}`", identifier.replace('`', "``"))
-}
+use shared::sql::mysql_identifier as quote;

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 impl crate::binlog::TableFilter for crate::config::CaptureConfig {
     fn captures(&self, database: &str, table: &str) -> bool {
-        crate::config::CaptureConfig::captures(self, database, table)
+        crate::config::CaptureConfig::captures(self, database, table) || self.is_signal_table(database, table)
     }
 }
 
@@ -137,6 +137,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 gtid_set: now.gtid_set,
                 snapshot_done: true,
                 quarantined: Default::default(),
+                capture_filter: Some(config.capture.filter()),
             }
         }
         _ => {

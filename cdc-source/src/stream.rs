@@ -25,6 +25,7 @@ use crate::schema_change;
 use crate::server_sql::ServerError;
 use crate::values::Origin;
 use anyhow::{Context, Result};
+use mysql_async::prelude::Queryable;
 use shared::mysql::MysqlConnector;
 use shared::retry::{Gave, RetryPolicy};
 use std::collections::HashMap;
@@ -84,6 +85,16 @@ impl Stream<'_> {
         if !quarantined.is_empty() {
             tracing::warn!(tables = ?quarantined, "re-reading the tables in quarantine");
             self.reread_tables(&quarantined).await?;
+        }
+        // So are the tables the capture lists take in since the last run.
+        if let Some(before) = &start.capture_filter
+            && *before != self.config.capture.filter()
+        {
+            let added = self.newly_captured(before).await?;
+            if !added.is_empty() {
+                tracing::info!(tables = ?added, "the capture lists take in more tables: reading them");
+                self.reread_tables(&added).await?;
+            }
         }
         let mut covered: GtidSet = start.gtids().map_err(anyhow::Error::msg)?;
         let mut from = start.position;
@@ -264,6 +275,7 @@ impl Stream<'_> {
             gtid_set: (!covered.is_empty()).then(|| covered.to_string()),
             snapshot_done: true,
             quarantined: self.emitter.quarantined.clone(),
+            capture_filter: Some(self.config.capture.filter()),
         });
         Some(next)
     }
@@ -276,6 +288,9 @@ impl Stream<'_> {
     /// `bound`, the next event's position, so orders never overlap.
     async fn rows(&mut self, event: RowsEvent, gtid: &Option<String>) -> Result<()> {
         let RowsEvent { at, bound, first_row, ts_ms, server_id, table, rows } = event;
+        if self.config.capture.is_signal_table(&table.database, &table.table) {
+            return self.signal(&table, rows.into_iter().map(|c| (c.before, c.after)).collect()).await;
+        }
         let name = (table.database.clone(), table.table.clone());
         if let Some(point) = self.reread.get(&name) {
             if RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)? < *point {
@@ -425,6 +440,59 @@ impl Stream<'_> {
         }
         if !reread.is_empty() {
             self.reread_tables(&reread).await?;
+        }
+        Ok(())
+    }
+
+    /// The tables the capture lists take in now but `before` did not.
+    async fn newly_captured(&self, before: &crate::config::CaptureFilter) -> Result<Vec<(String, String)>> {
+        let mysql = self.mysql;
+        let connect = || async move { mysql.connect().await.map_err(ServerError::Connect) };
+        let mut conn = self.retry.run("connecting to list the tables", connect, ServerError::is_transient).await.map_err(Gave::into_inner)?;
+        let tables: Vec<(String, String)> = conn
+            .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
+            .await?;
+        Ok(tables.into_iter().filter(|(d, t)| self.config.capture.captures(d, t) && !before.captures(d, t)).collect())
+    }
+
+    /// A row written to the signal table: Debezium's `execute-snapshot`
+    /// re-reads the listed tables (blocking); other signals are logged.
+    async fn signal(&mut self, table: &crate::table::TableSchema, rows: Vec<crate::binlog::rows::RowImages>) -> Result<()> {
+        let column = |name: &str| table.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name));
+        let (Some(kind_at), Some(data_at)) = (column("type"), column("data")) else {
+            tracing::warn!(table = %table.table, "the signal table needs columns `type` and `data`; signal ignored");
+            return Ok(());
+        };
+        for (_, after) in rows {
+            let Some(after) = after else { continue };
+            let text = |i: usize| match after.get(i) {
+                Some(mysql_common::binlog::value::BinlogValue::Value(mysql_async::Value::Bytes(b))) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            };
+            let (kind, data) = (text(kind_at), text(data_at));
+            match kind.as_str() {
+                "execute-snapshot" => {
+                    let parsed: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                    let tables: Vec<(String, String)> = parsed["data-collections"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str()?.split_once('.').map(|(d, t)| (d.to_string(), t.to_string())))
+                        .filter(|(d, t)| self.config.capture.captures(d, t))
+                        .collect();
+                    if parsed.get("additional-conditions").is_some_and(|c| !c.is_null()) {
+                        tracing::warn!("execute-snapshot: additional-conditions are not supported; the whole tables are read");
+                    }
+                    tracing::info!(?tables, "signal execute-snapshot: re-reading");
+                    if !tables.is_empty() {
+                        self.reread_tables(&tables).await?;
+                    }
+                }
+                "stop-snapshot" | "pause-snapshot" | "resume-snapshot" => {
+                    tracing::warn!(signal = %kind, "signal ignored: it controls incremental snapshots, and this source reads tables in one blocking pass");
+                }
+                other => tracing::info!(signal = %other, %data, "signal received (no action)"),
+            }
         }
         Ok(())
     }

@@ -18,6 +18,8 @@ use serde_json::{Value as Json, json};
 pub enum ColumnKind {
     /// TINYINT (1), SMALLINT (2), MEDIUMINT (3), INT (4), BIGINT (8) bytes.
     Integer { bytes: u8, unsigned: bool },
+    /// BIGINT UNSIGNED as a DECIMAL(20, 0) (`bigint_unsigned_handling = "precise"`).
+    UnsignedBigintDecimal,
     Float,
     Double,
     Decimal { precision: u8, scale: u8 },
@@ -437,14 +439,15 @@ fn field_json(column: &Column, named: &mut NamedTypes) -> Json {
     if column.field != column.name {
         parameters.insert(SOURCE_COLUMN_NAME.into(), json!(column.name));
     }
-    if let ColumnKind::Integer { bytes, unsigned: true } = column.kind {
-        let name = match bytes {
-            1 => "TINYINT",
-            2 => "SMALLINT",
-            3 => "MEDIUMINT",
-            4 => "INT",
-            _ => "BIGINT",
-        };
+    let unsigned = match column.kind {
+        ColumnKind::Integer { bytes: 1, unsigned: true } => Some("TINYINT"),
+        ColumnKind::Integer { bytes: 2, unsigned: true } => Some("SMALLINT"),
+        ColumnKind::Integer { bytes: 3, unsigned: true } => Some("MEDIUMINT"),
+        ColumnKind::Integer { bytes: 4, unsigned: true } => Some("INT"),
+        ColumnKind::Integer { unsigned: true, .. } | ColumnKind::UnsignedBigintDecimal => Some("BIGINT"),
+        _ => None,
+    };
+    if let Some(name) = unsigned {
         parameters.insert(SOURCE_COLUMN_TYPE.into(), json!(format!("{name} UNSIGNED")));
     }
     let mut field = field_of(column, ty);
@@ -517,6 +520,7 @@ pub fn avro_type(kind: &ColumnKind) -> Json {
         ColumnKind::Decimal { precision, scale } => {
             json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale})
         }
+        ColumnKind::UnsignedBigintDecimal => json!({"type": "bytes", "logicalType": "decimal", "precision": 20, "scale": 0}),
         ColumnKind::Text { .. } => json!("string"),
         ColumnKind::Binary { .. } | ColumnKind::Bytes => json!("bytes"),
         ColumnKind::Date => logical("int", "date"),

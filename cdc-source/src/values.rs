@@ -64,6 +64,11 @@ fn convert(kind: &ColumnKind, value: &BinlogValue<'_>, origin: Origin) -> Result
     Ok(match (kind, value) {
         (ColumnKind::Integer { bytes, unsigned }, MyValue::Int(i)) => integer(*bytes, *unsigned, *i as u64),
         (ColumnKind::Integer { bytes, unsigned }, MyValue::UInt(u)) => integer(*bytes, *unsigned, *u),
+        (ColumnKind::UnsignedBigintDecimal, MyValue::Int(i)) => unsigned_decimal(*i as u64)?,
+        (ColumnKind::UnsignedBigintDecimal, MyValue::UInt(u)) => unsigned_decimal(*u)?,
+        (ColumnKind::UnsignedBigintDecimal, MyValue::Bytes(text)) => {
+            unsigned_decimal(std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()).ok_or_else(unexpected)?)?
+        }
         (ColumnKind::Float, MyValue::Float(f)) => Value::Float(*f),
         (ColumnKind::Float, MyValue::Double(f)) => Value::Float(*f as f32),
         (ColumnKind::Double, MyValue::Double(f)) => Value::Double(*f),
@@ -223,6 +228,11 @@ fn json_value(value: mysql_common::binlog::jsonb::Value<'_>) -> std::io::Result<
             other => other.into(),
         },
     })
+}
+
+/// A BIGINT UNSIGNED value as DECIMAL(20, 0).
+fn unsigned_decimal(value: u64) -> Result<Value, String> {
+    Ok(Value::Decimal(apache_avro::Decimal::from(decimal_unscaled(&value.to_string(), 0)?)))
 }
 
 fn integer(bytes: u8, unsigned: bool, raw: u64) -> Value {

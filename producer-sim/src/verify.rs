@@ -228,13 +228,9 @@ async fn columns(conn: &mut Conn, database: &str, table: &str) -> Result<(Vec<Co
     Ok((columns, key))
 }
 
-fn quote_mysql(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+use shared::sql::{clickhouse_identifier as quote_clickhouse, mysql_identifier as quote_mysql};
 
-fn quote_clickhouse(name: &str) -> String {
-    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
-}
+
 
 /// The ClickHouse table the sink writes for `database.table` (its default naming).
 pub fn clickhouse_table(topic_prefix: &str, database: &str, table: &str) -> String {

@@ -11,6 +11,7 @@
 //! * [`mysql`]: connections to MySQL/MariaDB with the configured TLS mode.
 //! * [`retry`]: retrying what failed for a transient reason, with capped backoff.
 //! * [`row_version`]: the ordering version of a MySQL change (binlog coordinates).
+//! * [`sql`]: identifier quoting for MySQL and ClickHouse statements.
 
 pub mod config;
 pub mod connect_json;
@@ -21,4 +22,5 @@ pub mod mysql;
 pub mod retry;
 pub mod row_version;
 pub mod secret;
+pub mod sql;
 pub mod telemetry;

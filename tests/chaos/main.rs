@@ -14,6 +14,7 @@ mod operations;
 mod oversized;
 mod pipeline;
 mod refusals;
+mod rereads;
 
 /// Held by every test of this binary for its whole run.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -169,6 +169,13 @@ listen = "127.0.0.1:0"
         self.source = Some(spawn("cdc-source", &self.source_config, &self.source_log()));
     }
 
+    /// Runs `cdc-source --config <the source's config> <args>` to its end; panics unless it succeeds.
+    pub fn source_command(&self, args: &[&str]) -> String {
+        let output = Command::new(binary("cdc-source")).arg("--config").arg(&self.source_config).args(args).output().unwrap();
+        assert!(output.status.success(), "cdc-source {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     pub fn start_sink(&mut self) {
         assert!(self.sink.is_none());
         self.sink = Some(spawn("ingest-sink", &self.sink_config, &self.sink_log()));

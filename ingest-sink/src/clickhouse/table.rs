@@ -125,9 +125,7 @@ pub struct Table {
     markers: changelog::Markers,
 }
 
-pub fn quote(identifier: &str) -> String {
-    format!("`{}`", identifier.replace('\\', "\\\\").replace('`', "\\`"))
-}
+pub use shared::sql::clickhouse_identifier as quote;
 
 impl Table {
     /// Opens (creating if allowed and missing) `database.table` for records of `schema`.

@@ -43,9 +43,7 @@ fn unavailable(e: impl std::fmt::Display) -> StateError {
     }
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
-}
+use shared::sql::clickhouse_identifier as quote_ident;
 
 impl KeeperMapStateStore {
     /// Uses (creating if missing) the KeeperMap table `table`; `group` namespaces the keys.

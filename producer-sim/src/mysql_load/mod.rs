@@ -157,10 +157,11 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
     for statement in schema::create_statements(&args.database) {
         admin.query_drop(statement).await.context("creating the workload schema")?;
     }
-    let db = &args.database;
+    // `db` is the quoted database name, ready for statements.
+    let db = &shared::sql::mysql_identifier(&args.database);
     let (customers, products): (u64, u64) = (
-        admin.query_first(format!("SELECT COUNT(*) FROM `{db}`.customers")).await?.unwrap_or(0),
-        admin.query_first(format!("SELECT COUNT(*) FROM `{db}`.products")).await?.unwrap_or(0),
+        admin.query_first(format!("SELECT COUNT(*) FROM {db}.customers")).await?.unwrap_or(0),
+        admin.query_first(format!("SELECT COUNT(*) FROM {db}.products")).await?.unwrap_or(0),
     );
     let mut rng = SmallRng::seed_from_u64(seed);
     if customers == 0 {
@@ -173,7 +174,7 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
             let price = rng.random_range(100..100_000) as f64 / 100.0;
             admin
                 .exec_drop(
-                    format!("INSERT INTO `{db}`.products (sku, title, price, stock, updated_at) VALUES (?, ?, ?, ?, NOW(6))"),
+                    format!("INSERT INTO {db}.products (sku, title, price, stock, updated_at) VALUES (?, ?, ?, ?, NOW(6))"),
                     (format!("SKU-{i:06}"), format!("Product {i}"), format!("{price:.2}"), rng.random_range(10..1000)),
                 )
                 .await?;
@@ -181,7 +182,7 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
     }
     let ids = Arc::new(Ids::default());
     for (table, slot) in [("customers", &ids.customers), ("products", &ids.products), ("orders", &ids.orders)] {
-        let max: Option<u64> = admin.query_first(format!("SELECT MAX(id) FROM `{db}`.`{table}`")).await?.flatten();
+        let max: Option<u64> = admin.query_first(format!("SELECT MAX(id) FROM {db}.{table}")).await?.flatten();
         slot.store(max.unwrap_or(0), Ordering::Relaxed);
     }
     drop(admin);
@@ -204,7 +205,7 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
     let mut workers = Vec::new();
     for w in 0..args.connections {
         let (mysql, ids, counters, stop, ddl_done) = (mysql.clone(), ids.clone(), counters.clone(), stop.clone(), ddl_done.clone());
-        let db = db.clone();
+        let (db, database) = (db.clone(), args.database.clone());
         let ddl_after = args.ddl_after;
         let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(w as u64 + 1));
         workers.push(tokio::spawn(async move {
@@ -221,7 +222,7 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
                     && counters.total() >= after
                     && !ddl_done.swap(true, Ordering::SeqCst)
                 {
-                    match conn.query_drop(schema::ddl_statement(&db)).await {
+                    match conn.query_drop(schema::ddl_statement(&database)).await {
                         Ok(()) => tracing::info!("DDL applied: orders.coupon added"),
                         Err(mysql_async::Error::Server(e)) if e.code == schema::DUPLICATE_COLUMN => {
                             tracing::info!("DDL already applied (orders.coupon exists)")
@@ -305,6 +306,7 @@ async fn reconnect(mysql: &MysqlConnector, stop: &AtomicBool) -> Result<Conn> {
     }
 }
 
+/// `db`: the quoted database name (as for [`transaction`]).
 async fn new_customer(conn: &mut Conn, db: &str, rng: &mut SmallRng) -> Result<u64, mysql_async::Error> {
     let n: u32 = rng.random();
     let attributes = if rng.random_bool(0.5) {
@@ -315,7 +317,7 @@ async fn new_customer(conn: &mut Conn, db: &str, rng: &mut SmallRng) -> Result<u
     let phone = rng.random_bool(0.7).then(|| format!("+1-555-{:04}", rng.random_range(0..10_000)));
     conn.exec_drop(
         format!(
-            "INSERT INTO `{db}`.customers (email, name, credit, attributes, phone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NOW(6), NOW(6))"
+            "INSERT INTO {db}.customers (email, name, credit, attributes, phone, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NOW(6), NOW(6))"
         ),
         (format!("user{n}@example.com"), format!("Customer {n}"), format!("{:.2}", rng.random_range(0..50_000) as f64 / 100.0), attributes, phone),
     )
@@ -336,7 +338,7 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
             let customer = pick(&ids.customers, rng);
             let lines = rng.random_range(1..=5);
             tx.exec_drop(
-                format!("INSERT INTO `{db}`.orders (customer_id, status, total, note, created_at, updated_at) VALUES (?, 'new', 0, ?, NOW(6), NOW(6))"),
+                format!("INSERT INTO {db}.orders (customer_id, status, total, note, created_at, updated_at) VALUES (?, 'new', 0, ?, NOW(6), NOW(6))"),
                 (customer, rng.random_bool(0.3).then(|| "leave at the door".to_string())),
             )
             .await?;
@@ -348,7 +350,7 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
             if rng.random_bool(0.25) {
                 tx.query_drop("SAVEPOINT offered_gift").await?;
                 tx.exec_drop(
-                    format!("INSERT INTO `{db}`.order_items (order_id, line, product_id, qty, price) VALUES (?, 99, ?, 1, 0)"),
+                    format!("INSERT INTO {db}.order_items (order_id, line, product_id, qty, price) VALUES (?, 99, ?, 1, 0)"),
                     (order, pick(&ids.products, rng)),
                 )
                 .await?;
@@ -360,20 +362,20 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
                 let qty = rng.random_range(1..=4);
                 tx.exec_drop(
                     format!(
-                        "INSERT INTO `{db}`.order_items (order_id, line, product_id, qty, price) \
-                         SELECT ?, ?, id, ?, price FROM `{db}`.products WHERE id = ?"
+                        "INSERT INTO {db}.order_items (order_id, line, product_id, qty, price) \
+                         SELECT ?, ?, id, ?, price FROM {db}.products WHERE id = ?"
                     ),
                     (order, line, qty, product),
                 )
                 .await?;
                 rows += tx.affected_rows();
-                tx.exec_drop(format!("UPDATE `{db}`.products SET stock = stock - ?, updated_at = NOW(6) WHERE id = ?"), (qty, product))
+                tx.exec_drop(format!("UPDATE {db}.products SET stock = stock - ?, updated_at = NOW(6) WHERE id = ?"), (qty, product))
                     .await?;
                 rows += tx.affected_rows();
             }
             tx.exec_drop(
                 format!(
-                    "UPDATE `{db}`.orders SET total = (SELECT COALESCE(SUM(qty * price), 0) FROM `{db}`.order_items WHERE order_id = ?) WHERE id = ?"
+                    "UPDATE {db}.orders SET total = (SELECT COALESCE(SUM(qty * price), 0) FROM {db}.order_items WHERE order_id = ?) WHERE id = ?"
                 ),
                 (order, order),
             )
@@ -384,7 +386,7 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
             let order = pick(&ids.orders, rng);
             tx.exec_drop(
                 format!(
-                    "UPDATE `{db}`.orders SET status = CASE status WHEN 'new' THEN 'paid' WHEN 'paid' THEN 'shipped' ELSE status END, \
+                    "UPDATE {db}.orders SET status = CASE status WHEN 'new' THEN 'paid' WHEN 'paid' THEN 'shipped' ELSE status END, \
                      updated_at = NOW(6) WHERE id = ? AND status IN ('new', 'paid')"
                 ),
                 (order,),
@@ -394,15 +396,15 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
         }
         Kind::CancelOrder => {
             let order = pick(&ids.orders, rng);
-            tx.exec_drop(format!("DELETE FROM `{db}`.order_items WHERE order_id = ?"), (order,)).await?;
+            tx.exec_drop(format!("DELETE FROM {db}.order_items WHERE order_id = ?"), (order,)).await?;
             rows += tx.affected_rows();
-            tx.exec_drop(format!("DELETE FROM `{db}`.orders WHERE id = ? AND status <> 'shipped'"), (order,)).await?;
+            tx.exec_drop(format!("DELETE FROM {db}.orders WHERE id = ? AND status <> 'shipped'"), (order,)).await?;
             rows += tx.affected_rows();
         }
         Kind::NewCustomer => {
             let n: u32 = rng.random();
             tx.exec_drop(
-                format!("INSERT INTO `{db}`.customers (email, name, created_at, updated_at) VALUES (?, ?, NOW(6), NOW(6))"),
+                format!("INSERT INTO {db}.customers (email, name, created_at, updated_at) VALUES (?, ?, NOW(6), NOW(6))"),
                 (format!("new{n}@example.com"), format!("New customer {n}")),
             )
             .await?;
@@ -412,7 +414,7 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
         Kind::CreditRun => {
             let first = pick(&ids.customers, rng);
             tx.exec_drop(
-                format!("UPDATE `{db}`.customers SET credit = credit + 1.25, updated_at = NOW(6) WHERE id BETWEEN ? AND ? + 4"),
+                format!("UPDATE {db}.customers SET credit = credit + 1.25, updated_at = NOW(6) WHERE id BETWEEN ? AND ? + 4"),
                 (first, first),
             )
             .await?;
@@ -421,7 +423,7 @@ async fn transaction(conn: &mut Conn, db: &str, kind: Kind, ids: &Ids, rng: &mut
         Kind::Reprice => {
             let product = pick(&ids.products, rng);
             let factor = [0.9, 0.95, 1.05, 1.1][rng.random_range(0..4)];
-            tx.exec_drop(format!("UPDATE `{db}`.products SET price = ROUND(price * ?, 2), updated_at = NOW(6) WHERE id = ?"), (factor, product))
+            tx.exec_drop(format!("UPDATE {db}.products SET price = ROUND(price * ?, 2), updated_at = NOW(6) WHERE id = ?"), (factor, product))
                 .await?;
             rows += tx.affected_rows();
         }

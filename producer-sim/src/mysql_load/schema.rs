@@ -6,9 +6,9 @@
 pub const TABLES: [&str; 4] = ["customers", "products", "orders", "order_items"];
 
 pub fn create_statements(database: &str) -> Vec<String> {
-    let q = |t: &str| format!("`{database}`.`{t}`");
+    let q = |t: &str| shared::sql::mysql_table(database, t);
     vec![
-        format!("CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4"),
+        format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", shared::sql::mysql_identifier(database)),
         format!(
             "CREATE TABLE IF NOT EXISTS {} (
                id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -61,7 +61,7 @@ pub fn create_statements(database: &str) -> Vec<String> {
 /// `ADD COLUMN IF NOT EXISTS`: a retry that finds the column reports
 /// [`DUPLICATE_COLUMN`], which counts as applied.)
 pub fn ddl_statement(database: &str) -> String {
-    format!("ALTER TABLE `{database}`.`orders` ADD COLUMN coupon VARCHAR(16) NULL")
+    format!("ALTER TABLE {} ADD COLUMN coupon VARCHAR(16) NULL", shared::sql::mysql_table(database, "orders"))
 }
 
 /// `ER_DUP_FIELDNAME`: the column exists already.
