@@ -171,21 +171,22 @@ async fn read_tables(
                 continue;
             }
         };
+        // The `source` block of this table's events at the snapshot point.
+        let source = |snapshot: SnapshotMarker| SourceInfo {
+            name: capture.topic_prefix.clone(),
+            ts_ms: now,
+            snapshot,
+            db: shape.database.clone(),
+            table: shape.table.clone(),
+            server_id: 0,
+            gtid: None,
+            file: position.file.clone(),
+            pos: position.pos,
+            row: 0,
+            thread: None,
+        };
         if clear {
-            let source = SourceInfo {
-                name: capture.topic_prefix.clone(),
-                ts_ms: now,
-                snapshot: SnapshotMarker::No,
-                db: shape.database.clone(),
-                table: shape.table.clone(),
-                server_id: 0,
-                gtid: None,
-                file: position.file.clone(),
-                pos: position.pos,
-                row: 0,
-                thread: None,
-            };
-            emitter.truncate(&codec, &source, version, false).await?;
+            emitter.truncate(&codec, &source(SnapshotMarker::No), version, false).await?;
         }
         let estimate: Option<u64> = conn
             .exec_first(
@@ -233,20 +234,7 @@ async fn read_tables(
                 let after = codec
                     .row(&values, Origin::Query)
                     .map_err(|e| anyhow::anyhow!("snapshot of `{}`.`{}`: {e}", shape.database, shape.table))?;
-                let source = SourceInfo {
-                    name: capture.topic_prefix.clone(),
-                    ts_ms: now,
-                    snapshot: SnapshotMarker::Yes,
-                    db: shape.database.clone(),
-                    table: shape.table.clone(),
-                    server_id: 0,
-                    gtid: None,
-                    file: position.file.clone(),
-                    pos: position.pos,
-                    row: 0,
-                    thread: None,
-                };
-                if let Some((held, row, source)) = pending.replace((codec.clone(), after, source)) {
+                if let Some((held, row, source)) = pending.replace((codec.clone(), after, source(SnapshotMarker::Yes))) {
                     emitter.snapshot_row(&held, row, &source, version).await?;
                 }
                 done += 1;
