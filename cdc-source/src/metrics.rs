@@ -74,11 +74,23 @@ impl SourceMetrics {
         self.last_turn_ms.store(crate::envelope::now_ms(), Ordering::Relaxed);
     }
 
-    pub fn health(&self, stall: Duration) -> Result<(), String> {
+    /// Unhealthy when the stream loop stalls; healthy otherwise, naming the
+    /// tables in quarantine (the source goes on with the others, so a restart
+    /// would not help until their cause is fixed).
+    pub fn health(&self, stall: Duration) -> Result<String, String> {
         let idle = crate::envelope::now_ms() - self.last_turn_ms.load(Ordering::Relaxed);
         if idle > stall.as_millis() as i64 {
             return Err(format!("the stream loop has not turned for {idle} ms"));
         }
-        Ok(())
+        let quarantined: Vec<String> = prometheus::core::Collector::collect(&self.quarantined)
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| m.get_gauge().get_value() > 0.0)
+            .filter_map(|m| m.get_label().first().map(|label| label.value().to_string()))
+            .collect();
+        Ok(match quarantined.is_empty() {
+            true => String::new(),
+            false => format!("in quarantine, changes skipped until re-read (see the log): {}", quarantined.join(", ")),
+        })
     }
 }

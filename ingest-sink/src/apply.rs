@@ -433,10 +433,23 @@ impl BatchApplier {
             .run(
                 &format!("writing {key}@{} to the dead-letter queue {}", record.offset, dlq.topic()),
                 || dlq.send(&key.topic, key.partition, record, kind, reason),
-                |_| true,
+                crate::dlq::is_transient,
             )
             .await
-            .map_err(|_| ApplyError::Shutdown(key.clone()))?;
+            .map_err(|gave| match gave {
+                Gave::Up(e) => ApplyError::Stop {
+                    key: key.clone(),
+                    range,
+                    reason: format!(
+                        "record at offset {} cannot be applied ({}) and the dead-letter queue {} refuses it: {e}. \
+                         Fix the DLQ topic (its existence, size limit, ACLs) and restart",
+                        record.offset,
+                        kind.as_str(),
+                        dlq.topic()
+                    ),
+                },
+                Gave::Shutdown(_) => ApplyError::Shutdown(key.clone()),
+            })?;
         self.metrics.dead_letters.with_label_values(&[key.topic.as_str(), kind.as_str()]).inc();
         Ok(())
     }

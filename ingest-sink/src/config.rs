@@ -75,6 +75,12 @@ pub struct ConsumerConfig {
     /// Dead-letter topic (required with `errors_tolerance = "all"`).
     #[serde(default)]
     pub dlq_topic: Option<String>,
+    /// Partitions of the dead-letter topic when the sink creates it.
+    #[serde(default = "default_dlq_partitions")]
+    pub dlq_topic_partitions: i32,
+    /// Its replication factor (default: the cluster's broker count, up to 3).
+    #[serde(default)]
+    pub dlq_topic_replication_factor: Option<i32>,
     /// Where a partition without state or committed offset starts.
     #[serde(default)]
     pub auto_offset_reset: OffsetReset,
@@ -249,6 +255,12 @@ impl Validate for ConsumerConfig {
         if self.batch_max_wait_ms == 0 {
             return Err(invalid(key(prefix, "batch_max_wait_ms"), "must be at least 1"));
         }
+        if self.dlq_topic_partitions < 1 {
+            return Err(invalid(key(prefix, "dlq_topic_partitions"), "must be at least 1"));
+        }
+        if self.dlq_topic_replication_factor.is_some_and(|r| r < 1) {
+            return Err(invalid(key(prefix, "dlq_topic_replication_factor"), "must be at least 1"));
+        }
         if self.errors_tolerance == ErrorsTolerance::All && self.dlq_topic.as_deref().is_none_or(str::is_empty) {
             return Err(invalid(
                 key(prefix, "dlq_topic"),
@@ -259,6 +271,9 @@ impl Validate for ConsumerConfig {
     }
 }
 
+fn default_dlq_partitions() -> i32 {
+    1
+}
 fn default_true() -> bool {
     true
 }

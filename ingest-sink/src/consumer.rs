@@ -32,7 +32,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, client::OAuthToken, config::RDKafkaLogLevel, error::KafkaError};
-use shared::kafka::{ClientRole, KafkaContext, ensure_topic};
+use shared::kafka::{ClientRole, KafkaContext};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -255,8 +255,11 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     let kafka_context = KafkaContext::for_config(&config.kafka).await?;
     let dlq = match &config.consumer.dlq_topic {
         Some(topic) => {
-            ensure_topic(&config.kafka, kafka_context.clone(), topic, 1, 1).await?;
-            Some(DeadLetterQueue::new(&config.kafka, kafka_context.clone(), topic)?)
+            let dlq = DeadLetterQueue::new(&config.kafka, kafka_context.clone(), topic)?;
+            let consumer = &config.consumer;
+            dlq.ensure_topic(&config.kafka, kafka_context.clone(), consumer.dlq_topic_partitions, consumer.dlq_topic_replication_factor)
+                .await?;
+            Some(dlq)
         }
         None => None,
     };

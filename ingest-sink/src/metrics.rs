@@ -81,7 +81,7 @@ impl SinkMetrics {
     }
 
     /// Healthy while the loop turned recently and no partition is stopped.
-    pub fn health(&self, stall: Duration) -> Result<(), String> {
+    pub fn health(&self, stall: Duration) -> Result<String, String> {
         let idle = Duration::from_millis(now_ms().saturating_sub(self.last_turn_ms.load(Ordering::Relaxed)));
         if idle > stall {
             return Err(format!("the consumer loop has not turned for {idle:?} (blocked on a dependency? see the log)"));
@@ -94,6 +94,6 @@ impl SinkMetrics {
         if stopped > 0 {
             return Err(format!("{stopped} partition(s) stopped; see the log for the offsets and the reason"));
         }
-        Ok(())
+        Ok(String::new())
     }
 }

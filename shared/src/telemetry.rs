@@ -25,7 +25,8 @@ pub fn init_logging() {
 }
 
 /// Answers `/healthz`: `Ok(())` when healthy, `Err(reason)` otherwise.
-pub type HealthCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// Healthy with a note for people (empty: none), or unhealthy with the reason.
+pub type HealthCheck = std::sync::Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 /// Serves `/metrics` and `/healthz` on `listen` until the process ends.
 /// Returns the bound address (port 0 picks a free one).
@@ -73,7 +74,8 @@ pub async fn serve(
                 let health = health.clone();
                 async move {
                     match health() {
-                        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+                        Ok(note) if note.is_empty() => (StatusCode::OK, "ok\n".to_string()),
+                        Ok(note) => (StatusCode::OK, format!("ok; {note}\n")),
                         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {reason}\n")),
                     }
                 }

@@ -1,5 +1,5 @@
 //! A change too large for the broker, on MySQL and MariaDB: its table goes
-//! into quarantine (its changes skipped, the metric naming it) while the other
+//! into quarantine (its changes skipped, the metric and `/healthz` naming it) while the other
 //! tables keep flowing; once the limit is raised, a restarted source re-reads
 //! the table and ClickHouse is equal to MySQL again.
 
@@ -7,6 +7,18 @@ use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
+
+/// The answer of the source's `/healthz` (its address from the log).
+fn healthz(log: &str) -> String {
+    use std::io::{Read, Write};
+    let line = log.lines().rev().find(|l| l.contains("serving /metrics and /healthz")).expect("the source logs its metrics address");
+    let address = line.split("bound=").nth(1).expect("bound=").split_whitespace().next().unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_oversized_row_quarantines_only_its_table() {
@@ -35,6 +47,8 @@ async fn an_oversized_row_quarantines_only_its_table() {
         assert_eq!(report.differences(), 0, "{}: the other table flows: {}", flavor.name(), report.render());
         pipeline.wait_for_source_log("table put in quarantine", Duration::from_secs(30));
         pipeline.assert_running();
+        let health = healthz(&integration_tests::log_of(&pipeline.source_log()));
+        assert!(health.contains("200 OK") && health.contains("in quarantine") && health.contains(&format!("{db}.big")), "{health}");
 
         // Raised limit, restart: the table is read again.
         pipeline.kill_source();
