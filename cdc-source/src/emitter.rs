@@ -58,6 +58,8 @@ pub struct Emitter {
     max_record_bytes: usize,
     /// Tables in quarantine.
     pub quarantined: Vec<Quarantined>,
+    /// How many of them were recorded on the schema-change topic.
+    announced: usize,
 }
 
 /// Room left in each record for its headers and Kafka's record framing.
@@ -77,6 +79,7 @@ impl Emitter {
             publisher: Publisher::create(&config.kafka, context.clone(), max_record_bytes)?,
             max_record_bytes,
             quarantined: Default::default(),
+            announced: 0,
             marks,
             partitions: HashMap::new(),
             config: config.clone(),
@@ -259,6 +262,13 @@ impl Emitter {
             table: table.to_string(),
             reason,
         });
+    }
+
+    /// The tables put in quarantine since the last call (to be recorded on the schema-change topic).
+    pub fn unannounced(&mut self) -> Vec<Quarantined> {
+        let new = self.quarantined[self.announced..].to_vec();
+        self.announced = self.quarantined.len();
+        new
     }
 
     /// Whether `database.table` is in quarantine.

@@ -198,10 +198,12 @@ impl Stream<'_> {
                 Ok(None)
             }
             BinlogEvent::Rows(rows) => {
+                let at = rows.at.clone();
                 match session.transaction.held.as_mut() {
                     Some(held) => held.push(rows),
                     None => self.rows(rows, &session.transaction.gtid).await?,
                 }
+                self.announce_quarantines(&at).await?;
                 Ok(None)
             }
             BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
@@ -440,6 +442,31 @@ impl Stream<'_> {
         }
         if !reread.is_empty() {
             self.reread_tables(&reread).await?;
+        }
+        Ok(())
+    }
+
+    /// Records each table put in quarantine since the last call on the
+    /// schema-change topic (`ddl` is a SQL comment saying which table and why),
+    /// ordered at `at`, the position of the rows event just read (no DDL shares it).
+    async fn announce_quarantines(&mut self, at: &BinlogPosition) -> Result<()> {
+        for (i, q) in self.emitter.unannounced().into_iter().enumerate() {
+            let config = self.config;
+            let source = SourceInfo::streamed(config, &q.database, &q.table, at, now_ms(), 0, &None);
+            let note = format!("-- cdc-source: `{}`.`{}` put in quarantine: {}", q.database, q.table, q.reason);
+            let (key, value) = schema_change::event(&source, &q.database, &note, None, now_ms());
+            let encoded = self.codecs.schema_change(&key, &value).await?;
+            let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
+            let record = Record {
+                topic: &config.capture.topic_prefix,
+                key: encoded.key.as_deref(),
+                value: Some(&encoded.value),
+                partition: None,
+                order: RecordOrder::change(version.0),
+                position: format!("{at}:{i}"),
+                extra_headers: &[],
+            };
+            self.emitter.emit(record, false).await?;
         }
         Ok(())
     }

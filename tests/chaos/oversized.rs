@@ -1,5 +1,6 @@
 //! A change too large for the broker, on MySQL and MariaDB: its table goes
-//! into quarantine (its changes skipped, the metric and `/healthz` naming it) while the other
+//! into quarantine (its changes skipped; the metric, `/healthz` and the
+//! schema-change topic naming it) while the other
 //! tables keep flowing; once the limit is raised, a restarted source re-reads
 //! the table and ClickHouse is equal to MySQL again.
 
@@ -49,6 +50,21 @@ async fn an_oversized_row_quarantines_only_its_table() {
         pipeline.assert_running();
         let health = healthz(&integration_tests::log_of(&pipeline.source_log()));
         assert!(health.contains("200 OK") && health.contains("in quarantine") && health.contains(&format!("{db}.big")), "{health}");
+        // … and the schema-change topic records it (the sink keeps that topic as a table).
+        let clickhouse = Pipeline::clickhouse(stack);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let recorded: u64 = clickhouse
+                .query(&format!("SELECT count() FROM `{}` WHERE ddl LIKE '%big%put in quarantine%'", shared::kafka::default_table(&db)))
+                .fetch_one()
+                .await
+                .unwrap_or(0);
+            if recorded > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the quarantine is not on the schema-change topic");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
 
         // Raised limit, restart: the table is read again.
         pipeline.kill_source();
