@@ -61,7 +61,7 @@ pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, setti
         .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
         .await?;
     let tables: Vec<(String, String)> = tables.into_iter().filter(|(d, t)| capture.captures(d, t)).collect();
-    read_tables(conn, flavor, capture, settings, &tables, false, codecs, emitter).await
+    Ok(read_tables(conn, flavor, capture, settings, &tables, false, codecs, emitter).await?.0)
 }
 
 /// Re-reads `tables` while the binlog stream stands still (Debezium's
@@ -92,12 +92,14 @@ pub async fn resync(
             None => tracing::info!(%database, %table, "not re-read: the table no longer exists (renamed or dropped again later in the binlog)"),
         }
     }
-    let point = read_tables(conn, flavor, &config.capture, &config.snapshot, &existing, true, codecs, emitter).await?;
-    tracing::info!(tables = ?existing, position = %point.position, "tables re-read");
-    Ok((point.position, existing))
+    let (point, read) = read_tables(conn, flavor, &config.capture, &config.snapshot, &existing, true, codecs, emitter).await?;
+    tracing::info!(tables = ?read, position = %point.position, "tables re-read");
+    Ok((point.position, read))
 }
 
-/// Reads `tables` at one consistent point; returns the point. With `clear`,
+/// Reads `tables` at one consistent point; returns the point and the tables
+/// read (a table gone since — renamed or dropped further on in the binlog — is
+/// not). With `clear`,
 /// each table's rows are preceded by a truncate event at that point, so a
 /// consumer's copy ends up exactly the table as read (rows deleted while its
 /// changes were skipped go too; a keyless table's images are not counted twice).
@@ -111,7 +113,7 @@ async fn read_tables(
     clear: bool,
     codecs: &mut Codecs,
     emitter: &mut Emitter,
-) -> Result<BinlogStatus> {
+) -> Result<(BinlogStatus, Vec<(String, String)>)> {
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
     conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
     let locking = match (settings.locking, flavor) {
@@ -162,7 +164,12 @@ async fn read_tables(
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
     // One row is held back so the very last can say snapshot = "last".
     let mut pending: Option<(std::rc::Rc<crate::codec::TableCodec>, crate::codec::Row, SourceInfo)> = None;
-    for shape in &shapes {
+    let mut read = Vec::new();
+    'tables: for shape in &shapes {
+        if shape.columns.is_empty() {
+            tracing::info!(database = %shape.database, table = %shape.table, "not read: the table no longer exists (renamed or dropped later in the binlog)");
+            continue;
+        }
         let codec = match codecs.for_table(shape).await {
             Ok(codec) => codec,
             Err(e) => {
@@ -201,23 +208,32 @@ async fn read_tables(
         let mut last_key: Option<Vec<mysql_async::Value>> = None;
         let mut done = 0u64;
         loop {
-            let rows: Vec<Row> = if key.is_empty() {
+            let chunk: Result<Vec<Row>, mysql_async::Error> = if key.is_empty() {
                 // No key to page by: one pass.
                 if last_key.is_some() {
                     break;
                 }
                 last_key = Some(Vec::new());
-                conn.exec(format!("SELECT {columns} FROM {from}"), ()).await?
+                conn.exec(format!("SELECT {columns} FROM {from}"), ()).await
             } else {
                 let order = key.join(", ");
                 match &last_key {
-                    None => conn.exec(format!("SELECT {columns} FROM {from} ORDER BY {order} LIMIT {}", settings.chunk_rows), ()).await?,
+                    None => conn.exec(format!("SELECT {columns} FROM {from} ORDER BY {order} LIMIT {}", settings.chunk_rows), ()).await,
                     Some(values) => {
                         let marks = vec!["?"; key.len()].join(", ");
                         let sql = format!("SELECT {columns} FROM {from} WHERE ({order}) > ({marks}) ORDER BY {order} LIMIT {}", settings.chunk_rows);
-                        conn.exec(sql, values.clone()).await?
+                        conn.exec(sql, values.clone()).await
                     }
                 }
+            };
+            let rows = match chunk {
+                Ok(rows) => rows,
+                // Renamed or dropped since the point (that DDL is further on in the binlog).
+                Err(mysql_async::Error::Server(e)) if e.code == NO_SUCH_TABLE => {
+                    tracing::info!(database = %shape.database, table = %shape.table, "not read: the table no longer exists (renamed or dropped later in the binlog)");
+                    continue 'tables;
+                }
+                Err(e) => return Err(e.into()),
             };
             if rows.is_empty() {
                 break;
@@ -245,14 +261,18 @@ async fn read_tables(
                 break;
             }
         }
+        read.push((shape.database.clone(), shape.table.clone()));
     }
     if let Some((held, row, mut source)) = pending.take() {
         source.snapshot = SnapshotMarker::Last;
         emitter.snapshot_row(&held, row, &source, version).await?;
     }
     conn.query_drop(if table_locks { "UNLOCK TABLES" } else { "COMMIT" }).await?;
-    Ok(point)
+    Ok((point, read))
 }
+
+/// MySQL's ER_NO_SUCH_TABLE.
+const NO_SUCH_TABLE: u16 = 1146;
 
 /// Read-locks the captured tables (held until the snapshot ends) and returns the point.
 async fn lock_tables(conn: &mut Conn, tables: &[(String, String)]) -> Result<BinlogStatus> {

@@ -539,9 +539,9 @@ impl Stream<'_> {
                 .map_err(Gave::into_inner)?;
             match crate::snapshot::resync(&mut conn, self.flavor, self.config, tables, self.codecs, self.emitter).await {
                 Ok(done) => break done,
-                Err(e) if attempt < 5 && connection_lost(&e) => {
+                Err(e) if attempt < 5 && read_again(&e) => {
                     attempt += 1;
-                    tracing::warn!(error = %e, attempt, "re-reading renamed tables: the connection was lost; reading them again");
+                    tracing::warn!(error = %e, attempt, "re-reading tables failed (connection lost or a table changed meanwhile); reading them again");
                     tokio::time::sleep(Duration::from_secs(attempt)).await;
                 }
                 Err(e) => return Err(e.context(format!("re-reading {tables:?}"))),
@@ -573,9 +573,15 @@ impl Stream<'_> {
     }
 }
 
-/// Whether `e` is a lost MySQL connection (worth reading again).
-fn connection_lost(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| cause.downcast_ref::<mysql_async::Error>().is_some_and(crate::server_sql::connection_lost))
+/// Whether a re-read that failed with `e` is worth taking again: the
+/// connection was lost, or a table read changed its definition after the
+/// read's point (MySQL's ER_TABLE_DEF_CHANGED).
+fn read_again(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| match cause.downcast_ref::<mysql_async::Error>() {
+        Some(mysql_async::Error::Server(s)) => s.code == 1412,
+        Some(other) => crate::server_sql::connection_lost(other),
+        None => false,
+    })
 }
 
 impl SourceInfo {

@@ -311,7 +311,18 @@ pub fn avro_value(schema: &Schema, payload: &Json) -> Result<Value, String> {
 }
 
 fn value_at(schema: &Schema, json: &Json, path: &str) -> Result<Value, String> {
-    let wrong = || format!("{path}: {json} does not fit {}", kind_name(schema));
+    // Names the JSON value's kind, never the value (row values stay out of logs).
+    let wrong = || {
+        let kind = match json {
+            Json::Null => "null",
+            Json::Bool(_) => "boolean",
+            Json::Number(_) => "number",
+            Json::String(_) => "string",
+            Json::Array(_) => "array",
+            Json::Object(_) => "object",
+        };
+        format!("{path}: a JSON {kind} that does not fit {}", kind_name(schema))
+    };
     let int = || json.as_i64().and_then(|v| i32::try_from(v).ok()).ok_or_else(wrong);
     let long = || json.as_i64().ok_or_else(wrong);
     let base64 = || {

@@ -277,7 +277,7 @@ fn integer(t: &ColumnType, value: i128, out: &mut Vec<u8>) -> Result<(), String>
     let (signed, bits) = integer_range(t).expect("an integer column");
     let (min, max) = if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
     if value < min || value > max {
-        return Err(format!("{value} is outside the range of {t}"));
+        return Err(format!("a value outside the range of {t}"));
     }
     out.extend_from_slice(&value.to_le_bytes()[..(bits / 8) as usize]);
     Ok(())
@@ -352,7 +352,7 @@ fn encode_value(t: &ColumnType, value: &Value, out: &mut Vec<u8>) -> Result<(), 
             | Value::LocalTimestampNanos(t),
         ) => out.extend_from_slice(&t.to_le_bytes()),
         (ColumnType::DateTime64(precision), Value::String(iso)) => {
-            let micros = iso_utc_micros(iso).ok_or_else(|| format!("{iso:?} is not an ISO-8601 UTC timestamp"))?;
+            let micros = iso_utc_micros(iso).ok_or_else(|| "a text that is not an ISO-8601 UTC timestamp".to_string())?;
             let ticks = match precision {
                 0..=6 => micros / 10i64.pow(6 - precision),
                 p => micros.checked_mul(10i64.pow(p - 6)).ok_or("timestamp out of range")?,
