@@ -368,13 +368,13 @@ impl Stream<'_> {
             return Ok(());
         }
         let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
+        // The `source` block of events of this statement (each names its table).
+        let here = SourceInfo::streamed(config, database, "", at, ts_ms, server_id, gtid);
         let kind = targets.first().map(|t| t.kind);
         if kind == Some("TRUNCATE") {
             tracing::info!(%at, %database, tables = captured.len(), "TRUNCATE: publishing truncate events");
             for t in captured {
-                let source = SourceInfo::streamed(config, &t.database, &t.table, at, ts_ms, server_id, gtid);
-                let codec = self.codec_of_named(&t.database, &t.table).await?;
-                self.emitter.truncate(&codec, &source, version, false).await?;
+                self.truncate_table(&here, &t.database, &t.table, version, false).await?;
             }
             return Ok(());
         }
@@ -397,25 +397,15 @@ impl Stream<'_> {
             }
             None => None,
         };
-        let table_name = first.map(|t| t.table.clone()).unwrap_or_default();
-        let source = SourceInfo::streamed(config, database, &table_name, at, ts_ms, server_id, gtid);
-        let (key, value) = schema_change::event(&source, database, statement, table, now_ms());
-        let encoded = self.codecs.schema_change(&key, &value).await?;
-        let record = Record {
-            topic: &config.capture.topic_prefix,
-            key: encoded.key.as_deref(),
-            value: Some(&encoded.value),
-            partition: None,
-            order: RecordOrder::change(version.0),
-            position: format!("{at}:0"),
-            extra_headers: &[],
+        let source = SourceInfo {
+            table: first.map(|t| t.table.clone()).unwrap_or_default(),
+            ..here.clone()
         };
-        self.emitter.emit(record, false).await?;
+        let (key, value) = schema_change::event(&source, database, statement, table, now_ms());
+        self.publish_schema_change(&key, &value, version, format!("{at}:0")).await?;
         if kind == Some("DROP") {
             for t in captured {
-                let source = SourceInfo::streamed(config, &t.database, &t.table, at, ts_ms, server_id, gtid);
-                let codec = self.codec_of_named(&t.database, &t.table).await?;
-                self.emitter.truncate(&codec, &source, version, true).await?;
+                self.truncate_table(&here, &t.database, &t.table, version, true).await?;
             }
         }
         // A renamed table: its rows leave the old name (as on a drop) and are
@@ -431,9 +421,7 @@ impl Stream<'_> {
         }
         for (old, new) in schema_change::renames(statement, database) {
             if config.capture.captures(&old.database, &old.table) {
-                let source = SourceInfo::streamed(config, &old.database, &old.table, at, ts_ms, server_id, gtid);
-                let codec = self.codec_of_named(&old.database, &old.table).await?;
-                self.emitter.truncate(&codec, &source, version, true).await?;
+                self.truncate_table(&here, &old.database, &old.table, version, true).await?;
             }
             reread.retain(|(d, t)| (d, t) != (&old.database, &old.table));
             if config.capture.captures(&new.database, &new.table) {
@@ -455,20 +443,37 @@ impl Stream<'_> {
             let source = SourceInfo::streamed(config, &q.database, &q.table, at, now_ms(), 0, &None);
             let note = format!("-- cdc-source: `{}`.`{}` put in quarantine: {}", q.database, q.table, q.reason);
             let (key, value) = schema_change::event(&source, &q.database, &note, None, now_ms());
-            let encoded = self.codecs.schema_change(&key, &value).await?;
             let version = RowVersion::of(&at.file, at.pos, i as u32).map_err(anyhow::Error::msg)?;
-            let record = Record {
-                topic: &config.capture.topic_prefix,
-                key: encoded.key.as_deref(),
-                value: Some(&encoded.value),
-                partition: None,
-                order: RecordOrder::change(version.0),
-                position: format!("{at}:{i}"),
-                extra_headers: &[],
-            };
-            self.emitter.emit(record, false).await?;
+            self.publish_schema_change(&key, &value, version, format!("{at}:{i}")).await?;
         }
         Ok(())
+    }
+
+    /// Sends a schema-change event (`key`, `value`) on `<topic_prefix>` at `version` / `position`.
+    async fn publish_schema_change(&mut self, key: &apache_avro::types::Value, value: &apache_avro::types::Value, version: RowVersion, position: String) -> Result<()> {
+        let encoded = self.codecs.schema_change(key, value).await?;
+        let record = Record {
+            topic: &self.config.capture.topic_prefix,
+            key: encoded.key.as_deref(),
+            value: Some(&encoded.value),
+            partition: None,
+            order: RecordOrder::change(version.0),
+            position,
+            extra_headers: &[],
+        };
+        self.emitter.emit(record, false).await
+    }
+
+    /// A truncate event for `database.table` (marked dropped or not), with
+    /// the `source` block of `here`, the statement that caused it.
+    async fn truncate_table(&mut self, here: &SourceInfo, database: &str, table: &str, version: RowVersion, dropped: bool) -> Result<()> {
+        let source = SourceInfo {
+            db: database.to_string(),
+            table: table.to_string(),
+            ..here.clone()
+        };
+        let codec = self.codec_of_named(database, table).await?;
+        self.emitter.truncate(&codec, &source, version, dropped).await
     }
 
     /// The tables the capture lists take in now but `before` did not.
