@@ -91,9 +91,10 @@ pub struct CaptureConfig {
     pub bigint_unsigned_handling: BigintUnsignedHandling,
     /// Debezium's signal table (`signal.data.collection`), `db.table` with
     /// columns `id VARCHAR(42) PRIMARY KEY, type VARCHAR(32), data
-    /// VARCHAR(2048)`: a row inserted there is a command to the source —
-    /// `execute-snapshot` with `{"data-collections": ["db.table", …]}`
-    /// re-reads those tables (blocking: the stream waits meanwhile). Its own
+    /// VARCHAR(2048)`: a row inserted there is a command to the source
+    /// (Debezium's `execute-snapshot`, `stop-snapshot`, `pause-snapshot`,
+    /// `resume-snapshot`), and incremental snapshots write their watermarks
+    /// there (the source's user needs INSERT and DELETE on it). Its own
     /// changes are not published.
     #[serde(default)]
     pub signal_table: Option<String>,
@@ -178,6 +179,35 @@ pub struct SnapshotConfig {
     /// How the snapshot point is made consistent with the rows read.
     #[serde(default)]
     pub locking: SnapshotLocking,
+    /// How the initial snapshot (and a `when_needed` one) reads the tables:
+    /// `consistent` (one repeatable-read transaction, streaming after it) or
+    /// `incremental` (chunks while the binlog streams; resumable; needs
+    /// `capture.signal_table`).
+    #[serde(default)]
+    pub method: SnapshotMethod,
+    /// Rows per chunk of an incremental snapshot (Debezium's
+    /// `incremental.snapshot.chunk.size`), at most 8192.
+    #[serde(default = "default_incremental_chunk_rows")]
+    pub incremental_chunk_rows: u64,
+    /// Tables an incremental snapshot reads at once (one connection each), 1 to 16.
+    #[serde(default = "default_incremental_tables")]
+    pub incremental_parallel_tables: usize,
+}
+
+/// How the initial snapshot reads the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMethod {
+    /// One consistent read of every table before streaming (Debezium's
+    /// default): needs no write access to the server and no primary keys,
+    /// but a cut snapshot starts over.
+    #[default]
+    Consistent,
+    /// Streaming from the start, tables read in primary-key chunks between
+    /// watermarks written to `capture.signal_table`; resumes at the next
+    /// chunk after a restart. Tables without a primary key are read in one
+    /// consistent pass instead.
+    Incremental,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -201,6 +231,9 @@ impl Default for SnapshotConfig {
             mode: SnapshotMode::default(),
             chunk_rows: default_chunk_rows(),
             locking: SnapshotLocking::default(),
+            method: SnapshotMethod::default(),
+            incremental_chunk_rows: default_incremental_chunk_rows(),
+            incremental_parallel_tables: default_incremental_tables(),
         }
     }
 }
@@ -346,6 +379,27 @@ impl Validate for SourceConfig {
         if self.snapshot.chunk_rows == 0 {
             return Err(invalid(key(prefix, "snapshot.chunk_rows"), "must be at least 1"));
         }
+        if !(1..=MAX_INCREMENTAL_CHUNK_ROWS).contains(&self.snapshot.incremental_chunk_rows) {
+            return Err(invalid(
+                key(prefix, "snapshot.incremental_chunk_rows"),
+                format!("must be between 1 and {MAX_INCREMENTAL_CHUNK_ROWS} (a chunk's rows share the row versions of one binlog position)"),
+            ));
+        }
+        if !(1..=16).contains(&self.snapshot.incremental_parallel_tables) {
+            return Err(invalid(key(prefix, "snapshot.incremental_parallel_tables"), "must be between 1 and 16"));
+        }
+        if self.snapshot.method == SnapshotMethod::Incremental {
+            if self.capture.signal_table.is_none() {
+                return Err(invalid(
+                    key(prefix, "snapshot.method"),
+                    "\"incremental\" needs capture.signal_table (db.table with columns id VARCHAR(42) PRIMARY KEY, type VARCHAR(32), data VARCHAR(2048); \
+                     the source's user needs INSERT and DELETE on it): set it, or use snapshot.method = \"consistent\"",
+                ));
+            }
+            if self.snapshot.mode == SnapshotMode::InitialOnly {
+                return Err(invalid(key(prefix, "snapshot.method"), "\"incremental\" streams while it reads, so it cannot be combined with snapshot.mode = \"initial_only\""));
+            }
+        }
         if self.offsets.flush_interval_ms == 0 {
             return Err(invalid(key(prefix, "offsets.flush_interval_ms"), "must be at least 1"));
         }
@@ -416,6 +470,14 @@ fn default_heartbeat_ms() -> u64 {
 }
 fn default_chunk_rows() -> u64 {
     10_000
+}
+/// The largest incremental chunk: its rows are placed at one binlog position, 8,192 rows each.
+pub const MAX_INCREMENTAL_CHUNK_ROWS: u64 = 8192;
+fn default_incremental_chunk_rows() -> u64 {
+    1024
+}
+fn default_incremental_tables() -> usize {
+    2
 }
 fn default_offsets_file() -> std::path::PathBuf {
     "cdc-source.offsets.json".into()

@@ -112,9 +112,10 @@ impl Emitter {
         Ok(count)
     }
 
-    /// Sends one record unless its partition already has it. Snapshot rows
-    /// all share the snapshot point's order, so they are not compared (a cut
-    /// snapshot is redone whole) but still raise the mark.
+    /// Sends one record unless its partition already has it. Rows of a
+    /// consistent snapshot (`snapshot`) all share the snapshot point's order,
+    /// so they are not compared (a cut snapshot is redone whole) but still
+    /// raise the mark.
     pub(crate) async fn emit(&mut self, record: Record<'_>, snapshot: bool) -> Result<()> {
         let Record { topic, key, value, partition, order, position, extra_headers } = record;
         let partitions = self.partitions_of(topic).await?;
@@ -193,7 +194,7 @@ impl Emitter {
             position: order.position(row_position),
             extra_headers: headers,
         };
-        self.emit(record(Some(&encoded.value), order), op == Op::Read).await?;
+        self.emit(record(Some(&encoded.value), order), source.snapshot.shares_version()).await?;
         if op == Op::Delete && self.config.capture.tombstones_on_delete && encoded.key.is_some() {
             self.emit(record(None, RecordOrder { step: Step::Tombstone, ..order }), false).await?;
         }

@@ -31,12 +31,23 @@ impl Op {
     }
 }
 
-/// `source.snapshot`: `"true"` for snapshot rows, `"last"` for the final one, else `"false"`.
+/// `source.snapshot`: `"true"` for rows of a consistent snapshot, `"last"`
+/// for its final one, `"incremental"` for rows of an incremental snapshot's
+/// chunk, else `"false"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotMarker {
     No,
     Yes,
     Last,
+    Incremental,
+}
+
+impl SnapshotMarker {
+    /// Rows of a consistent snapshot share one row version (the snapshot
+    /// point's), so they are not compared with what a partition holds.
+    pub fn shares_version(self) -> bool {
+        matches!(self, SnapshotMarker::Yes | SnapshotMarker::Last)
+    }
 }
 
 /// Everything `source` says about where a change came from.
@@ -94,6 +105,7 @@ impl SnapshotMarker {
             SnapshotMarker::No => "false",
             SnapshotMarker::Yes => "true",
             SnapshotMarker::Last => "last",
+            SnapshotMarker::Incremental => "incremental",
         }
     }
 }

@@ -3,7 +3,8 @@
 //! * [`binlog`]: the replica connection and its events (MariaDB specifics in `binlog::mariadb`);
 //! * [`table`]: table shapes from table maps; [`values`]: Debezium's type mapping;
 //! * [`envelope`]: the change-event envelope; [`position`]: binlog positions and row versions;
-//! * [`config`]: the service configuration; [`signal`]: commands to a running source (its signal table).
+//! * [`config`]: the service configuration; [`signal`]: commands to a running source (its signal table);
+//! * [`snapshot`]: the consistent (blocking) snapshot; [`incremental`]: chunked snapshots while streaming.
 
 pub mod avro_binary;
 pub mod binlog;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod emitter;
 pub mod envelope;
 pub mod gtid;
+pub mod incremental;
 pub mod metrics;
 pub mod offsets;
 pub mod position;

@@ -22,7 +22,8 @@ enum Command {
     CheckConfig,
     /// Snapshot (per snapshot.mode) and stream the binlog until SIGTERM / Ctrl-C.
     Run,
-    /// Commands to a running source, sent through its signal table (capture.signal_table).
+    /// Snapshots of chosen tables while the source runs: commands sent through
+    /// its signal table (capture.signal_table), and their progress.
     Snapshot {
         #[command(subcommand)]
         action: SnapshotAction,
@@ -31,13 +32,31 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SnapshotAction {
-    /// Re-read tables (Debezium's execute-snapshot signal): their rows are sent again
-    /// as they are now, after a truncate event, while the stream waits.
+    /// Read tables again (Debezium's execute-snapshot signal): incrementally,
+    /// in key chunks while the stream goes on (the default), or with
+    /// --blocking in one pass after a truncate event while the stream waits.
     Start {
         /// Tables as db.table, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         tables: Vec<String>,
+        /// One pass, after a truncate event (rows deleted meanwhile go too).
+        #[arg(long)]
+        blocking: bool,
+        /// Only rows meeting an SQL condition: db.table=condition (repeatable).
+        #[arg(long)]
+        filter: Vec<String>,
     },
+    /// Stop the incremental snapshot (of --tables, or of all tables).
+    Stop {
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+    },
+    /// Pause the incremental snapshot (the stream goes on).
+    Pause,
+    /// Resume a paused (or error-stopped) incremental snapshot.
+    Resume,
+    /// Print the incremental snapshot's progress, per table, as stored with the offsets.
+    Status,
 }
 
 #[tokio::main]
@@ -51,11 +70,26 @@ async fn main() {
             Ok(())
         }
         Command::Run => run(&config).await,
-        Command::Snapshot { action: SnapshotAction::Start { tables } } => cdc_source::signal::execute_snapshot(&config, &tables).await,
+        Command::Snapshot { action } => snapshot(&config, action).await,
     };
     if let Err(e) = result {
         eprintln!("cdc-source: {e:#}");
         std::process::exit(1);
+    }
+}
+
+async fn snapshot(config: &SourceConfig, action: SnapshotAction) -> anyhow::Result<()> {
+    use cdc_source::signal;
+    match action {
+        SnapshotAction::Start { tables, blocking, filter } => signal::execute_snapshot(config, &tables, blocking, &filter).await,
+        SnapshotAction::Stop { tables } => signal::control(config, "stop-snapshot", &tables).await,
+        SnapshotAction::Pause => signal::control(config, "pause-snapshot", &[]).await,
+        SnapshotAction::Resume => signal::control(config, "resume-snapshot", &[]).await,
+        SnapshotAction::Status => {
+            let stored = cdc_source::source::stored_offsets(config).await?;
+            print!("{}", cdc_source::incremental::render_status(stored.as_ref().and_then(|o| o.incremental.as_ref())));
+            Ok(())
+        }
     }
 }
 

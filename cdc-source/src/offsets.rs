@@ -35,6 +35,9 @@ pub struct SourceOffsets {
     /// Tables in quarantine: their changes were skipped, so they are re-read on start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<Quarantined>,
+    /// The incremental snapshot's progress: a restart resumes at its next chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<crate::incremental::SnapshotProgress>,
 }
 
 /// A table whose changes are skipped, and why.

@@ -49,6 +49,7 @@ pub async fn take(
         snapshot_done: true,
         quarantined: emitter.quarantined.clone(),
         capture_filter: Some(config.capture.filter()),
+        incremental: None,
     };
     offsets.store(&taken).await?;
     tracing::info!(position = %taken.position, gtid_set = ?taken.gtid_set, "snapshot complete");
@@ -57,11 +58,36 @@ pub async fn take(
 
 /// Reads every captured table and hands its rows to `sink`; returns the point to stream from.
 pub async fn run(conn: &mut Conn, flavor: Flavor, capture: &CaptureConfig, settings: &SnapshotConfig, codecs: &mut Codecs, emitter: &mut Emitter) -> Result<BinlogStatus> {
+    let tables = captured_tables(conn, capture).await?;
+    Ok(read_tables(conn, flavor, capture, settings, &tables, false, codecs, emitter).await?.0)
+}
+
+/// The captured tables (base tables the capture lists take in), by name.
+pub async fn captured_tables(conn: &mut Conn, capture: &CaptureConfig) -> Result<Vec<(String, String)>> {
     let tables: Vec<(String, String)> = conn
         .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY 1, 2")
         .await?;
-    let tables: Vec<(String, String)> = tables.into_iter().filter(|(d, t)| capture.captures(d, t)).collect();
-    Ok(read_tables(conn, flavor, capture, settings, &tables, false, codecs, emitter).await?.0)
+    Ok(tables.into_iter().filter(|(d, t)| capture.captures(d, t) && !capture.is_signal_table(d, t)).collect())
+}
+
+/// `snapshot.method = "incremental"`: offsets that stream from the server's
+/// current position with an incremental snapshot of every captured table to
+/// do (see [`crate::incremental`]), in place of a consistent snapshot.
+pub async fn incremental_start(conn: &mut Conn, config: &SourceConfig) -> Result<SourceOffsets> {
+    let now = binlog_status(conn).await?;
+    let tables = captured_tables(conn, &config.capture).await?;
+    let mut engine = crate::incremental::Incremental::new(config, Default::default());
+    engine.start(tables, &Default::default());
+    tracing::info!(position = %now.position, "snapshot.method = incremental: streaming from here while the tables are read in chunks");
+    Ok(SourceOffsets {
+        position: now.position,
+        gtid: None,
+        gtid_set: now.gtid_set,
+        snapshot_done: true,
+        quarantined: Default::default(),
+        capture_filter: Some(config.capture.filter()),
+        incremental: engine.progress(),
+    })
 }
 
 /// Re-reads `tables` while the binlog stream stands still (Debezium's

@@ -8,7 +8,7 @@
 
 use crate::checks::check_server;
 use crate::codec::Codecs;
-use crate::config::{OffsetStoreKind, OutputFormat, SnapshotMode, SourceConfig};
+use crate::config::{OffsetStoreKind, OutputFormat, SnapshotMethod, SnapshotMode, SourceConfig};
 use crate::emitter::Emitter;
 use crate::metrics::SourceMetrics;
 use crate::offsets::{KafkaOffsets, OffsetStore, SourceOffsets};
@@ -78,26 +78,16 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             asked.unwrap_or(shared::kafka::DEFAULT_MAX_MESSAGE_BYTES)
         }
     };
-    let offsets_topic = config.offsets.topic_name(&config.capture, |t| all_topics.iter().any(|a| a == t));
-    let offsets = match config.offsets.store {
-        OffsetStoreKind::File => OffsetStore::File(config.offsets.file.clone()),
-        OffsetStoreKind::Kafka => {
-            let topic = offsets_topic.clone();
-            // Only the latest record per key matters: compacted.
-            let replication = config.capture.topic_replication_factor;
-            ensure_topic_with(&config.kafka, context.clone(), &topic, 1, replication, &[("cleanup.policy", "compact")]).await?;
-            OffsetStore::Kafka(Box::new(KafkaOffsets {
-                config: config.kafka.clone(),
-                context: context.clone(),
-                producer: producer.clone(),
-                topic,
-                key: config.capture.topic_prefix.clone(),
-                readback_until: config.offsets.readback_until,
-            }))
-        }
-    };
+    let (offsets, offsets_topic) = offset_store(config, &context, &producer, &all_topics).await?;
     let stored = offsets.load().await?;
-    tracing::info!(store = %offsets.describe(), ?stored, "offsets loaded");
+    // Not the whole record: an incremental snapshot's keys are row values.
+    tracing::info!(
+        store = %offsets.describe(),
+        position = ?stored.as_ref().map(|s| s.position.to_string()),
+        gtid_set = ?stored.as_ref().and_then(|s| s.gtid_set.as_deref()),
+        snapshot_done = ?stored.as_ref().map(|s| s.snapshot_done),
+        "offsets loaded"
+    );
 
     // What the source's topics already hold.
     let prefix = format!("{}.", config.capture.topic_prefix);
@@ -138,8 +128,10 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 snapshot_done: true,
                 quarantined: Default::default(),
                 capture_filter: Some(config.capture.filter()),
+                incremental: None,
             }
         }
+        _ if config.snapshot.method == SnapshotMethod::Incremental => crate::snapshot::incremental_start(&mut connect().await?, config).await?,
         _ => {
             let taken = crate::snapshot::take(&mut connect().await?, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
             if config.snapshot.mode == SnapshotMode::InitialOnly {
@@ -159,6 +151,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         metrics: &metrics,
         retry: &retry,
         reread: Default::default(),
+        incremental: crate::incremental::Incremental::new(config, metrics.clone()),
     }
     .run(start, stored, &shutdown)
     .await
@@ -183,4 +176,40 @@ async fn purged_past(conn: &mut mysql_async::Conn, stored: &SourceOffsets) -> Re
         return Ok(true);
     }
     Ok(false)
+}
+
+/// The configured offset store (creating the offsets topic if needed) and the topic's name.
+async fn offset_store(config: &SourceConfig, context: &KafkaContext, producer: &FutureProducer<KafkaContext>, all_topics: &[String]) -> Result<(OffsetStore, String)> {
+    let offsets_topic = config.offsets.topic_name(&config.capture, |t| all_topics.iter().any(|a| a == t));
+    let offsets = match config.offsets.store {
+        OffsetStoreKind::File => OffsetStore::File(config.offsets.file.clone()),
+        OffsetStoreKind::Kafka => {
+            let topic = offsets_topic.clone();
+            // Only the latest record per key matters: compacted.
+            let replication = config.capture.topic_replication_factor;
+            ensure_topic_with(&config.kafka, context.clone(), &topic, 1, replication, &[("cleanup.policy", "compact")]).await?;
+            OffsetStore::Kafka(Box::new(KafkaOffsets {
+                config: config.kafka.clone(),
+                context: context.clone(),
+                producer: producer.clone(),
+                topic,
+                key: config.capture.topic_prefix.clone(),
+                readback_until: config.offsets.readback_until,
+            }))
+        }
+    };
+    Ok((offsets, offsets_topic))
+}
+
+/// The offsets the source stored last (`cdc-source snapshot status`).
+pub async fn stored_offsets(config: &SourceConfig) -> Result<Option<SourceOffsets>> {
+    let context = KafkaContext::for_config(&config.kafka).await?;
+    let producer: FutureProducer<KafkaContext> = config.kafka.client_config(ClientRole::Producer)?.create_with_context(context.clone()).context("creating the Kafka producer")?;
+    let all_topics: Vec<String> = {
+        let producer = producer.clone();
+        let metadata = tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, Duration::from_secs(30))).await??;
+        metadata.topics().iter().map(|t| t.name().to_string()).collect()
+    };
+    let (offsets, _) = offset_store(config, &context, &producer, &all_topics).await?;
+    offsets.load().await
 }

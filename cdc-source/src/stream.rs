@@ -16,10 +16,11 @@ use crate::config::{SnapshotMode, SourceConfig};
 use crate::emitter::{Emitter, Record};
 use crate::envelope::{SnapshotMarker, SourceInfo, now_ms};
 use crate::gtid::GtidSet;
+use crate::incremental::Incremental;
+use crate::signal::Signal;
 use crate::metrics::SourceMetrics;
 use crate::offsets::{OffsetStore, SourceOffsets};
-use crate::position::{BinlogPosition, RowVersion};
-use shared::row_version::ROWS_PER_POSITION;
+use crate::position::{BinlogPosition, RowVersion, place};
 use crate::publisher::{Publisher, RecordOrder};
 use crate::schema_change;
 use crate::server_sql::ServerError;
@@ -52,6 +53,8 @@ pub struct Stream<'a> {
     /// Tables re-read at a point ahead of the stream: their changes before
     /// that point's version are in the rows read, so they are skipped.
     pub reread: HashMap<(String, String), RowVersion>,
+    /// The incremental snapshot driven by this stream (its chunks sent at its high watermarks).
+    pub incremental: Incremental,
 }
 
 /// The transaction being read: what its events share.
@@ -80,6 +83,7 @@ struct Session {
 impl Stream<'_> {
     /// Streams from `start` until `shutdown` is set, then waits for the broker and stores the final offset.
     pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+        self.incremental.resume(start.incremental.clone());
         // Tables whose changes a run before skipped (quarantine) are read again first.
         let quarantined: Vec<(String, String)> = start.quarantined.iter().map(|q| (q.database.clone(), q.table.clone())).collect();
         if !quarantined.is_empty() {
@@ -91,7 +95,10 @@ impl Stream<'_> {
             && *before != self.config.capture.filter()
         {
             let added = self.newly_captured(before).await?;
-            if !added.is_empty() {
+            if !added.is_empty() && self.config.snapshot.method == crate::config::SnapshotMethod::Incremental {
+                tracing::info!(tables = ?added, "the capture lists take in more tables: reading them incrementally");
+                self.incremental.start(added, &Default::default());
+            } else if !added.is_empty() {
                 tracing::info!(tables = ?added, "the capture lists take in more tables: reading them");
                 self.reread_tables(&added).await?;
             }
@@ -147,6 +154,12 @@ impl Stream<'_> {
                             Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
                             Some(Err(e)) => break e,
                         }
+                        if self.incremental.due() {
+                            let read = self.incremental.read_window(self.mysql, self.codecs).await?;
+                            if !read.blocking.is_empty() {
+                                self.reread_tables(&read.blocking).await?;
+                            }
+                        }
                         if let Some(topic) = &config.capture.heartbeat_topic
                             && last_heartbeat.elapsed() >= heartbeat
                         {
@@ -172,7 +185,16 @@ impl Stream<'_> {
                 ReadError::Purged(at) if config.snapshot.mode == SnapshotMode::WhenNeeded => {
                     tracing::warn!(%at, "the stored position is gone from the server; snapshot.mode = when_needed: taking a new snapshot");
                     let mut conn = self.mysql.connect().await?;
-                    let taken = crate::snapshot::take(&mut conn, self.flavor, config, self.codecs, self.emitter, self.offsets).await?;
+                    let taken = match config.snapshot.method {
+                        crate::config::SnapshotMethod::Consistent => {
+                            crate::snapshot::take(&mut conn, self.flavor, config, self.codecs, self.emitter, self.offsets).await?
+                        }
+                        crate::config::SnapshotMethod::Incremental => {
+                            let now = crate::snapshot::incremental_start(&mut conn, config).await?;
+                            self.incremental.resume(now.incremental.clone());
+                            now
+                        }
+                    };
                     covered = taken.gtids().map_err(anyhow::Error::msg)?;
                     from = taken.position;
                 }
@@ -278,6 +300,7 @@ impl Stream<'_> {
             snapshot_done: true,
             quarantined: self.emitter.quarantined.clone(),
             capture_filter: Some(self.config.capture.filter()),
+            incremental: self.incremental.progress(),
         });
         Some(next)
     }
@@ -291,7 +314,8 @@ impl Stream<'_> {
     async fn rows(&mut self, event: RowsEvent, gtid: &Option<String>) -> Result<()> {
         let RowsEvent { at, bound, first_row, ts_ms, server_id, table, rows } = event;
         if self.config.capture.is_signal_table(&table.database, &table.table) {
-            return self.signal(&table, rows.into_iter().map(|c| (c.before, c.after)).collect()).await;
+            let here = SourceInfo::streamed(self.config, "", "", &at, ts_ms, server_id, gtid);
+            return self.signal(&table, rows.into_iter().map(|c| (c.before, c.after)).collect(), &here, bound).await;
         }
         let name = (table.database.clone(), table.table.clone());
         if let Some(point) = self.reread.get(&name) {
@@ -314,21 +338,17 @@ impl Stream<'_> {
         };
         self.metrics.lag_ms.set((now_ms() - ts_ms).max(0));
         let mut source = SourceInfo::streamed(self.config, &table.database, &table.table, &at, ts_ms, server_id, gtid);
+        let watched = self.incremental.watches(&table.database, &table.table);
         for (i, change) in rows.into_iter().enumerate() {
             let index = u64::from(first_row) + i as u64;
-            let place = BinlogPosition {
-                file: at.file.clone(),
-                pos: at.pos + index / ROWS_PER_POSITION,
-            };
-            let i = (index % ROWS_PER_POSITION) as u32;
-            if place.pos >= bound.max(at.pos + 1) {
+            let Some((place, i)) = place(&at, bound, index) else {
                 anyhow::bail!(
                     "`{}`.`{}` at {at}: a transaction of more than {} rows per byte of binlog cannot be given distinct row versions",
                     table.database,
                     table.table,
-                    ROWS_PER_POSITION
+                    crate::position::ROWS_PER_POSITION
                 );
-            }
+            };
             let at = &place;
             source.pos = place.pos;
             let version = RowVersion::of(&at.file, at.pos, i).map_err(anyhow::Error::msg)?;
@@ -344,6 +364,11 @@ impl Stream<'_> {
                     return Ok(());
                 }
             };
+            if watched {
+                for image in [&before, &after].into_iter().flatten() {
+                    self.incremental.changed(&table.database, &table.table, &codec.key_json(image));
+                }
+            }
             source.row = i;
             self.emitter.change(&codec, change.op, before, after, &source, version).await?;
         }
@@ -366,6 +391,9 @@ impl Stream<'_> {
         };
         if !relevant {
             return Ok(());
+        }
+        for t in &captured {
+            self.incremental.discard(&t.database, &t.table);
         }
         let version = RowVersion::of(&at.file, at.pos, 0).map_err(anyhow::Error::msg)?;
         // The `source` block of events of this statement (each names its table).
@@ -420,6 +448,7 @@ impl Stream<'_> {
             reread.push((t.database.clone(), t.table.clone()));
         }
         for (old, new) in schema_change::renames(statement, database) {
+            self.incremental.discard(&old.database, &old.table);
             if config.capture.captures(&old.database, &old.table) {
                 self.truncate_table(&here, &old.database, &old.table, version, true).await?;
             }
@@ -487,43 +516,88 @@ impl Stream<'_> {
         Ok(tables.into_iter().filter(|(d, t)| self.config.capture.captures(d, t) && !before.captures(d, t)).collect())
     }
 
-    /// A row written to the signal table: Debezium's `execute-snapshot`
-    /// re-reads the listed tables (blocking); other signals are logged.
-    async fn signal(&mut self, table: &crate::table::TableSchema, rows: Vec<crate::binlog::rows::RowImages>) -> Result<()> {
+    /// Rows of the signal table: Debezium's signals (inserted rows, see
+    /// [`Signal`]) and the watermarks of incremental snapshot windows (the
+    /// low one inserted, the high one its deletion; the chunks are sent
+    /// there, placed after `here`, below `bound`).
+    async fn signal(&mut self, table: &crate::table::TableSchema, rows: Vec<crate::binlog::rows::RowImages>, here: &SourceInfo, bound: u64) -> Result<()> {
         let column = |name: &str| table.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name));
-        let (Some(kind_at), Some(data_at)) = (column("type"), column("data")) else {
-            tracing::warn!(table = %table.table, "the signal table needs columns `type` and `data`; signal ignored");
+        let (Some(id_at), Some(kind_at), Some(data_at)) = (column("id"), column("type"), column("data")) else {
+            tracing::warn!(table = %table.table, "the signal table needs columns `id`, `type` and `data`; signal ignored");
             return Ok(());
         };
-        for (_, after) in rows {
-            let Some(after) = after else { continue };
-            let text = |i: usize| match after.get(i) {
-                Some(mysql_common::binlog::value::BinlogValue::Value(mysql_async::Value::Bytes(b))) => String::from_utf8_lossy(b).into_owned(),
-                _ => String::new(),
+        let text = |row: &crate::binlog::rows::RowImage, i: usize| match row.get(i) {
+            Some(mysql_common::binlog::value::BinlogValue::Value(mysql_async::Value::Bytes(b))) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        for (before, after) in rows {
+            let after = match (before, after) {
+                (None, Some(after)) => after,
+                (Some(before), None) => {
+                    if let Some(chunks) = self.incremental.closed(&text(&before, id_at)) {
+                        self.send_chunks(chunks, here, bound).await?;
+                    }
+                    continue;
+                }
+                _ => continue,
             };
-            let (kind, data) = (text(kind_at), text(data_at));
-            match kind.as_str() {
-                "execute-snapshot" => {
-                    let parsed: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
-                    let tables: Vec<(String, String)> = parsed["data-collections"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t.as_str()?.split_once('.').map(|(d, t)| (d.to_string(), t.to_string())))
-                        .filter(|(d, t)| self.config.capture.captures(d, t))
-                        .collect();
-                    if parsed.get("additional-conditions").is_some_and(|c| !c.is_null()) {
-                        tracing::warn!("execute-snapshot: additional-conditions are not supported; the whole tables are read");
+            let (id, kind) = (text(&after, id_at), text(&after, kind_at));
+            let signal = match Signal::parse(&id, &kind, &text(&after, data_at)) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::error!(%id, "signal ignored: {e}");
+                    continue;
+                }
+            };
+            match signal {
+                Signal::WindowOpen(id) => self.incremental.opened(&id),
+                Signal::ExecuteSnapshot { tables, blocking, filters } => {
+                    let (tables, ignored): (Vec<_>, Vec<_>) = tables.into_iter().partition(|(d, t)| self.config.capture.captures(d, t));
+                    if !ignored.is_empty() {
+                        tracing::warn!(tables = ?ignored, "execute-snapshot names tables the capture lists leave out; they are not read");
                     }
-                    tracing::info!(?tables, "signal execute-snapshot: re-reading");
-                    if !tables.is_empty() {
+                    if tables.is_empty() {
+                        continue;
+                    }
+                    if blocking {
+                        if !filters.is_empty() {
+                            tracing::warn!("execute-snapshot: additional-conditions apply to incremental snapshots; the whole tables are read");
+                        }
+                        tracing::info!(?tables, "signal execute-snapshot (blocking): re-reading");
                         self.reread_tables(&tables).await?;
+                    } else {
+                        tracing::info!(?tables, "signal execute-snapshot: incremental snapshot");
+                        self.incremental.start(tables, &filters);
                     }
                 }
-                "stop-snapshot" | "pause-snapshot" | "resume-snapshot" => {
-                    tracing::warn!(signal = %kind, "signal ignored: it controls incremental snapshots, and this source reads tables in one blocking pass");
-                }
-                other => tracing::info!(signal = %other, %data, "signal received (no action)"),
+                Signal::StopSnapshot { tables } => self.incremental.stop(&tables),
+                Signal::PauseSnapshot => self.incremental.pause(true),
+                Signal::ResumeSnapshot => self.incremental.pause(false),
+                Signal::Other(other) => tracing::info!(signal = %other, "signal received (no action)"),
+            }
+        }
+        Ok(())
+    }
+
+    /// An incremental snapshot window's chunks, as `op = r` events placed at
+    /// the high watermark (`here`), row by row below `bound`.
+    async fn send_chunks(&mut self, chunks: Vec<crate::incremental::Chunk>, here: &SourceInfo, bound: u64) -> Result<()> {
+        let at = BinlogPosition { file: here.file.clone(), pos: here.pos };
+        let mut index = 0u64;
+        for chunk in chunks {
+            let mut source = SourceInfo {
+                snapshot: SnapshotMarker::Incremental,
+                db: chunk.database.clone(),
+                table: chunk.table.clone(),
+                ..here.clone()
+            };
+            for row in chunk.rows.into_iter().flatten() {
+                let (place, i) = place(&at, bound, index).with_context(|| format!("{at}: the window's chunks have more rows than its high watermark has places for; lower snapshot.incremental_chunk_rows"))?;
+                let version = RowVersion::of(&place.file, place.pos, i).map_err(anyhow::Error::msg)?;
+                source.pos = place.pos;
+                source.row = i;
+                self.emitter.snapshot_row(&chunk.codec, row, &source, version).await?;
+                index += 1;
             }
         }
         Ok(())

@@ -6,6 +6,7 @@
 mod checksums;
 mod crash;
 mod gtid;
+mod incremental;
 mod key_changes;
 mod keyless;
 mod lifecycle;

@@ -138,6 +138,12 @@ listen = "127.0.0.1:0"
         std::fs::write(&self.source_config, text.replacen("[capture]\n", &format!("[capture]\n{line}\n"), 1)).unwrap();
     }
 
+    /// Appends a section (TOML) to the source's configuration. Call before starting the source.
+    pub fn source_section(&self, toml: &str) {
+        let text = std::fs::read_to_string(&self.source_config).unwrap();
+        std::fs::write(&self.source_config, format!("{text}\n{toml}\n")).unwrap();
+    }
+
     /// Replaces `from` with `to` in the source's configuration (for its next start).
     pub fn edit_source_config(&self, from: &str, to: &str) {
         let text = std::fs::read_to_string(&self.source_config).unwrap();
@@ -264,8 +270,13 @@ listen = "127.0.0.1:0"
 
     /// Waits until the source's log contains `needle`.
     pub fn wait_for_source_log(&mut self, needle: &str, timeout: Duration) {
+        self.wait_for_source_log_count(needle, 1, timeout);
+    }
+
+    /// Waits until the source's log (all its runs) contains `needle` `count` times.
+    pub fn wait_for_source_log_count(&mut self, needle: &str, count: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while !log_of(&self.source_log()).contains(needle) {
+        while log_of(&self.source_log()).matches(needle).count() < count {
             self.assert_running();
             assert!(Instant::now() < deadline, "cdc-source did not log {needle:?} within {timeout:?}:\n{}", tail(&log_of(&self.source_log()), 40));
             std::thread::sleep(Duration::from_millis(200));
