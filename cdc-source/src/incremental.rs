@@ -20,11 +20,13 @@
 //! largest key at the start of its snapshot are streamed, not read, so a
 //! snapshot ends under any insert rate. Progress (the tables, the last key of
 //! each table's last chunk sent) is stored with the offsets at the
-//! transaction boundary after the high watermark, so a restart resumes at
-//! the next chunk: a completed chunk is never read again. The one chunk per
-//! table that was being sent when the process died is read again after the
-//! restart, in a new window (its rows may reach the topic twice, the second
-//! time at a newer version with the same or newer values). A DDL statement on
+//! transaction boundary right after the high watermark (the stream waits for
+//! the broker's acknowledgement and stores the offsets before the next
+//! window), so a restart resumes at the next chunk: a completed chunk is never
+//! read again. The window being sent when the process died (at most one
+//! chunk per table) is read again after the restart, in a new window: its rows
+//! may reach the topic twice, the second time at a newer version with the
+//! same or newer values. A DDL statement on
 //! a table during its window discards that chunk (read again next window,
 //! with the new shape). Tables without a primary key cannot be paged: they
 //! are read in one blocking pass instead.
@@ -204,6 +206,8 @@ pub struct Incremental {
     /// Rows sent by this run, since when: the rate and the time left.
     rate: (Instant, u64),
     last_log: Instant,
+    /// A chunk was sent: the offsets are to be stored at the next transaction boundary.
+    store_due: bool,
 }
 
 impl Incremental {
@@ -220,6 +224,7 @@ impl Incremental {
             metrics,
             rate: (Instant::now(), 0),
             last_log: Instant::now(),
+            store_due: false,
         }
     }
 
@@ -557,9 +562,18 @@ impl Incremental {
             }
         }
         self.rate.1 += sent;
+        self.store_due = true;
         self.metrics.snapshot_chunks.inc_by(window.chunks.len() as u64);
         self.publish_gauges();
         Some(window.chunks)
+    }
+
+    /// Whether chunks were sent since the last call: the stream then stores
+    /// its offsets at once (at the transaction boundary after the high
+    /// watermark, waiting for the broker), before the next window, so a
+    /// restart re-reads no chunk that was sent before the last one.
+    pub fn take_store_due(&mut self) -> bool {
+        std::mem::take(&mut self.store_due)
     }
 
     /// Rows/s of this run, tables left, the estimated time left.

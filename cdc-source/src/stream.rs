@@ -149,6 +149,11 @@ impl Stream<'_> {
                                 backoff = Duration::from_millis(200);
                                 if let Some(next) = self.apply(event, &mut session, &mut covered).await? {
                                     from = next;
+                                    if self.incremental.take_store_due() {
+                                        // Chunks were sent: their progress is stored before the next window.
+                                        self.emitter.publisher.flush(Duration::from_secs(60)).await?;
+                                        store_acknowledged(&self.emitter.publisher, self.offsets, &mut stored).await?;
+                                    }
                                 }
                             }
                             Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
