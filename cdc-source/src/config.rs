@@ -192,6 +192,23 @@ pub struct SnapshotConfig {
     /// Tables an incremental snapshot reads at once (one connection each), 1 to 16.
     #[serde(default = "default_incremental_tables")]
     pub incremental_parallel_tables: usize,
+    /// How an incremental snapshot marks its windows in the binlog:
+    /// `signal_table` (rows written to `capture.signal_table`) or `gtid`
+    /// (MySQL with `gtid_mode = ON`: the executed GTID sets before and after
+    /// each chunk, for a source that may not write — Debezium's `read.only`).
+    #[serde(default)]
+    pub incremental_watermarks: Watermarks,
+}
+
+/// How an incremental snapshot's windows are found in the binlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Watermarks {
+    /// A row inserted into `capture.signal_table` opens the window, its deletion closes it.
+    #[default]
+    SignalTable,
+    /// `@@gtid_executed` before and after the chunk's read (MySQL, GTIDs on; no writes).
+    Gtid,
 }
 
 /// How the initial snapshot reads the tables.
@@ -234,6 +251,7 @@ impl Default for SnapshotConfig {
             method: SnapshotMethod::default(),
             incremental_chunk_rows: default_incremental_chunk_rows(),
             incremental_parallel_tables: default_incremental_tables(),
+            incremental_watermarks: Watermarks::default(),
         }
     }
 }
@@ -389,11 +407,12 @@ impl Validate for SourceConfig {
             return Err(invalid(key(prefix, "snapshot.incremental_parallel_tables"), "must be between 1 and 16"));
         }
         if self.snapshot.method == SnapshotMethod::Incremental {
-            if self.capture.signal_table.is_none() {
+            if self.capture.signal_table.is_none() && self.snapshot.incremental_watermarks == Watermarks::SignalTable {
                 return Err(invalid(
                     key(prefix, "snapshot.method"),
                     "\"incremental\" needs capture.signal_table (db.table with columns id VARCHAR(42) PRIMARY KEY, type VARCHAR(32), data VARCHAR(2048); \
-                     the source's user needs INSERT and DELETE on it): set it, or use snapshot.method = \"consistent\"",
+                     the source's user needs INSERT and DELETE on it): set it, or set snapshot.incremental_watermarks = \"gtid\" (MySQL with GTIDs), \
+                     or use snapshot.method = \"consistent\"",
                 ));
             }
             if self.snapshot.mode == SnapshotMode::InitialOnly {

@@ -75,6 +75,22 @@ impl GtidSet {
         *ranges = merged;
     }
 
+    /// Whether the transaction `gtid` (`uuid:n`, or MariaDB's
+    /// `domain-server-seq`: at or below the domain's position) is in the set.
+    pub fn contains(&self, gtid: &str) -> bool {
+        if let Some((uuid, n)) = gtid.rsplit_once(':') {
+            let Ok(n) = n.parse::<u64>() else { return false };
+            return self.mysql.get(&uuid.to_ascii_lowercase()).is_some_and(|ranges| ranges.iter().any(|&(a, b)| (a..=b).contains(&n)));
+        }
+        match gtid.split('-').collect::<Vec<_>>().as_slice() {
+            [d, _, n] => match (d.parse::<u32>(), n.parse::<u64>()) {
+                (Ok(d), Ok(n)) => self.mariadb.get(&d).is_some_and(|&(_, last)| n <= last),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.mysql.is_empty() && self.mariadb.is_empty()
     }
@@ -112,6 +128,9 @@ mod tests {
         assert_eq!(set.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7:9,4e11fa47-71ca-11e1-9e33-c80aa9429562:1");
         assert_eq!(GtidSet::parse(&set.to_string()).unwrap(), set);
         assert!(set.is_mysql());
+        assert!(set.contains("3E11FA47-71CA-11E1-9E33-C80AA9429562:7"));
+        assert!(!set.contains("3e11fa47-71ca-11e1-9e33-c80aa9429562:8"));
+        assert!(!set.contains("5e11fa47-71ca-11e1-9e33-c80aa9429562:1"));
     }
 
     #[test]
@@ -121,6 +140,7 @@ mod tests {
         set.add("1-2-5").unwrap();
         assert_eq!(set.to_string(), "0-1-11,1-2-5");
         assert!(!set.is_mysql());
+        assert!(set.contains("0-1-11") && set.contains("0-2-3") && !set.contains("0-1-12") && !set.contains("2-1-1"));
         assert!(GtidSet::parse("x").is_err());
     }
 }

@@ -32,7 +32,9 @@
 //! are read in one blocking pass instead.
 
 use crate::codec::{Codecs, Row, TableCodec};
-use crate::config::SourceConfig;
+use crate::config::{SourceConfig, Watermarks};
+use crate::gtid::GtidSet;
+use crate::position::{BinlogPosition, file_sequence};
 use crate::metrics::SourceMetrics;
 use crate::signal::{Name, WINDOW_OPEN};
 use crate::snapshot::catalog_shape;
@@ -178,10 +180,21 @@ pub struct Chunk {
 }
 
 struct Window {
-    /// The low watermark row's id.
-    id: String,
+    marks: WindowMarks,
+    /// Changes of the chunks' tables take keys out of them from here on.
     open: bool,
     chunks: Vec<Chunk>,
+}
+
+/// Where a window begins and ends in the binlog.
+enum WindowMarks {
+    /// The low watermark row's id in the signal table (its deletion is the high one).
+    Row(String),
+    /// The server's executed GTIDs before (`low`) and after (`high`) the
+    /// reads, and its binlog end just after `high`. A transaction not in
+    /// `low` opens the window; the first not in `high`, or the stream
+    /// reaching `end` between transactions, closes it.
+    Gtid { low: GtidSet, high: GtidSet, end: BinlogPosition },
 }
 
 /// What a window's read asks of the stream.
@@ -197,6 +210,7 @@ pub struct Incremental {
     window: Option<Window>,
     conns: Vec<Conn>,
     signal_table: Option<Name>,
+    watermarks: Watermarks,
     chunk_rows: u64,
     parallel: usize,
     /// After a failed read: no new window before this.
@@ -217,6 +231,7 @@ impl Incremental {
             window: None,
             conns: Vec::new(),
             signal_table: config.capture.signal_table.as_deref().and_then(|t| t.split_once('.')).map(|(d, t)| (d.to_string(), t.to_string())),
+            watermarks: config.snapshot.incremental_watermarks,
             chunk_rows: config.snapshot.incremental_chunk_rows,
             parallel: config.snapshot.incremental_parallel_tables,
             not_before: None,
@@ -311,7 +326,7 @@ impl Incremental {
     /// Whether a new window is due: tables pending, not paused, none open.
     pub fn due(&self) -> bool {
         self.window.is_none()
-            && self.signal_table.is_some()
+            && (self.signal_table.is_some() || self.watermarks == Watermarks::Gtid)
             && self.not_before.is_none_or(|t| Instant::now() >= t)
             && self.progress.as_ref().is_some_and(|p| !p.paused && p.error.is_none() && p.tables.iter().any(|t| t.state == TableState::Pending))
     }
@@ -341,8 +356,9 @@ impl Incremental {
                     let message = format!("{e:#}");
                     tracing::error!(
                         error = %message,
-                        "incremental snapshot paused: fix the cause (the source's user needs INSERT and DELETE on capture.signal_table, \
-                         and SELECT on the tables), then send resume-snapshot (cdc-source snapshot resume) or restart the source"
+                        "incremental snapshot paused: fix the cause (with signal-table watermarks the source's user needs INSERT and DELETE \
+                         on capture.signal_table; with GTID watermarks the server needs gtid_mode = ON; SELECT on the tables), \
+                         then send resume-snapshot (cdc-source snapshot resume) or restart the source"
                     );
                     if let Some(progress) = &mut self.progress {
                         progress.error = Some(message);
@@ -354,7 +370,6 @@ impl Incremental {
     }
 
     async fn try_read_window(&mut self, mysql: &MysqlConnector, codecs: &mut Codecs) -> Result<WindowRead> {
-        let (signal_db, signal_name) = self.signal_table.clone().context("capture.signal_table is not set")?;
         let Some(progress) = &mut self.progress else { return Ok(WindowRead::default()) };
         let pending: Vec<usize> = (0..progress.tables.len()).filter(|&i| progress.tables[i].state == TableState::Pending).take(self.parallel).collect();
         while self.conns.len() < pending.len() {
@@ -362,13 +377,7 @@ impl Incremental {
             conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
             self.conns.push(conn);
         }
-        let signal = mysql_table(&signal_db, &signal_name);
-        let id = format!("{}-open", uuid::Uuid::new_v4());
-        let opened = serde_json::json!({"openWindowTimestamp": crate::envelope::now_ms()}).to_string();
-        self.conns[0]
-            .exec_drop(format!("INSERT INTO {signal} (id, type, data) VALUES (?, ?, ?)"), (&id, WINDOW_OPEN, opened))
-            .await
-            .with_context(|| format!("writing the low watermark into {signal_db}.{signal_name}"))?;
+        let low = low_watermark(&mut self.conns[0], self.watermarks, self.signal_table.as_ref()).await?;
 
         // After the low watermark: the shapes, then the chunks, all concurrently.
         let mut read = WindowRead::default();
@@ -436,10 +445,7 @@ impl Incremental {
         }
         let queries = planned.iter().zip(self.conns.iter_mut()).map(|((_, _, _, sql, params), conn)| conn.exec::<mysql_async::Row, _, _>(sql.as_str(), params.clone()));
         let results = futures_util::future::join_all(queries).await;
-        self.conns[0]
-            .exec_drop(format!("DELETE FROM {signal} WHERE id = ?"), (&id,))
-            .await
-            .with_context(|| format!("writing the high watermark into {signal_db}.{signal_name}"))?;
+        let marks = high_watermark(&mut self.conns[0], low, self.signal_table.as_ref()).await?;
 
         let mut chunks = Vec::new();
         for ((i, codec, key_at, _, _), rows) in planned.into_iter().zip(results) {
@@ -492,18 +498,42 @@ impl Incremental {
                 chunks.push(chunk);
             }
         }
-        self.window = Some(Window { id, open: false, chunks });
+        self.window = Some(Window { marks, open: false, chunks });
         self.publish_gauges();
         Ok(read)
     }
 
-    /// The stream reached a low watermark.
+    /// The stream reached a low-watermark row.
     pub fn opened(&mut self, id: &str) {
         if let Some(window) = &mut self.window
-            && window.id == id
+            && matches!(&window.marks, WindowMarks::Row(open) if open == id)
         {
             window.open = true;
         }
+    }
+
+    /// A transaction `gtid` begins (GTID watermarks): not in the window's
+    /// `high` set, it is past the window, whose chunks are returned to be sent
+    /// before it; not in `low`, it opens the window.
+    pub fn before_transaction(&mut self, gtid: Option<&str>) -> Option<Vec<Chunk>> {
+        let (Some(window), Some(gtid)) = (&mut self.window, gtid) else { return None };
+        let WindowMarks::Gtid { low, high, .. } = &window.marks else { return None };
+        if !high.contains(gtid) {
+            return self.close();
+        }
+        if !low.contains(gtid) {
+            window.open = true;
+        }
+        None
+    }
+
+    /// The stream is between transactions at `at` (GTID watermarks): at or
+    /// past the binlog end read after `high`, every transaction of the window
+    /// is behind it, so its chunks are returned to be sent here.
+    pub fn at_boundary(&mut self, at: &BinlogPosition) -> Option<Vec<Chunk>> {
+        let WindowMarks::Gtid { end, .. } = &self.window.as_ref()?.marks else { return None };
+        let place = |p: &BinlogPosition| (file_sequence(&p.file).unwrap_or(0), p.pos);
+        if place(at) >= place(end) { self.close() } else { None }
     }
 
     /// Whether changes of `database.table` take keys out of an open window's chunk.
@@ -536,10 +566,15 @@ impl Incremental {
     /// The stream reached the high watermark of window `id` (the deletion of
     /// its low-watermark row): the chunks to send now, with the progress moved past them.
     pub fn closed(&mut self, id: &str) -> Option<Vec<Chunk>> {
-        if self.window.as_ref().is_none_or(|w| w.id != id) {
-            return None;
+        match &self.window.as_ref()?.marks {
+            WindowMarks::Row(open) if open == id => self.close(),
+            _ => None,
         }
-        let window = self.window.take().expect("checked");
+    }
+
+    /// Ends the window: its chunks, with the progress moved past them.
+    fn close(&mut self) -> Option<Vec<Chunk>> {
+        let window = self.window.take()?;
         let progress = self.progress.as_mut()?;
         let mut sent = 0;
         for chunk in &window.chunks {
@@ -594,6 +629,54 @@ impl Incremental {
             }
         }
     }
+}
+
+/// Marks the start of a window: inserts the low-watermark row into the
+/// signal table (returning its marks), or reads the executed GTID set.
+async fn low_watermark(conn: &mut Conn, watermarks: Watermarks, signal_table: Option<&Name>) -> Result<WindowMarks> {
+    match watermarks {
+        Watermarks::SignalTable => {
+            let (database, table) = signal_table.context("capture.signal_table is not set")?;
+            let id = format!("{}-open", uuid::Uuid::new_v4());
+            let opened = serde_json::json!({"openWindowTimestamp": crate::envelope::now_ms()}).to_string();
+            conn.exec_drop(format!("INSERT INTO {} (id, type, data) VALUES (?, ?, ?)", mysql_table(database, table)), (&id, WINDOW_OPEN, opened))
+                .await
+                .with_context(|| format!("writing the low watermark into {database}.{table}"))?;
+            Ok(WindowMarks::Row(id))
+        }
+        Watermarks::Gtid => {
+            let (low, _) = executed_gtids(conn).await?;
+            Ok(WindowMarks::Gtid { low, high: GtidSet::default(), end: BinlogPosition { file: String::new(), pos: 0 } })
+        }
+    }
+}
+
+/// Marks the end of a window: deletes the low-watermark row, or reads the
+/// executed GTID set and the binlog end again.
+async fn high_watermark(conn: &mut Conn, low: WindowMarks, signal_table: Option<&Name>) -> Result<WindowMarks> {
+    match low {
+        WindowMarks::Row(id) => {
+            let (database, table) = signal_table.context("capture.signal_table is not set")?;
+            conn.exec_drop(format!("DELETE FROM {} WHERE id = ?", mysql_table(database, table)), (&id,))
+                .await
+                .with_context(|| format!("writing the high watermark into {database}.{table}"))?;
+            Ok(WindowMarks::Row(id))
+        }
+        WindowMarks::Gtid { low, .. } => {
+            let (high, end) = executed_gtids(conn).await?;
+            Ok(WindowMarks::Gtid { low, high, end })
+        }
+    }
+}
+
+/// The server's executed GTID set (MySQL's `gtid_executed`, advanced when a
+/// transaction commits) and its binlog end, read together.
+async fn executed_gtids(conn: &mut Conn) -> Result<(GtidSet, BinlogPosition)> {
+    let status = crate::server_sql::binlog_status(conn).await?;
+    let set = status
+        .gtid_set
+        .context("snapshot.incremental_watermarks = \"gtid\" needs MySQL with gtid_mode = ON (the server reports no executed GTID set); use \"signal_table\"")?;
+    Ok((GtidSet::parse(&set).map_err(anyhow::Error::msg)?, status.position))
 }
 
 /// `cdc-source snapshot status`: a table per snapshot table.

@@ -34,6 +34,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Binlog bytes at the start of a transaction that no row of it is placed
+/// at: a MySQL GTID event alone is 42 bytes or more. Chunks sent there (GTID
+/// watermarks) hold up to 40 × 8,192 rows.
+const GTID_EVENT_PLACES: u64 = 40;
+
 /// How long the server may say nothing (no event, no heartbeat) before the
 /// connection is taken for dead: four heartbeat periods, at least 10 s.
 pub fn silence_limit(heartbeat: Duration) -> Duration {
@@ -78,6 +83,8 @@ struct Session {
     transaction: Transaction,
     /// Prepared XA transactions not yet committed or rolled back, by XID.
     prepared: HashMap<String, Vec<RowsEvent>>,
+    /// Inside a transaction (between its beginning and its commit).
+    open: bool,
 }
 
 impl Stream<'_> {
@@ -164,6 +171,15 @@ impl Stream<'_> {
                             if !read.blocking.is_empty() {
                                 self.reread_tables(&read.blocking).await?;
                             }
+                            // GTID watermarks: the stream may already stand past the window.
+                            if !session.open
+                                && session.prepared.is_empty()
+                                && let Some(chunks) = self.incremental.at_boundary(&from)
+                            {
+                                self.send_chunks(chunks, &from, None).await?;
+                                let offsets = self.offsets_at(&from, None, &covered);
+                                self.emitter.publisher.mark(offsets);
+                            }
                         }
                         if let Some(topic) = &config.capture.heartbeat_topic
                             && last_heartbeat.elapsed() >= heartbeat
@@ -216,7 +232,11 @@ impl Stream<'_> {
     /// One event; returns the position a restart may resume from when the event ends a transaction.
     async fn apply(&mut self, event: BinlogEvent, session: &mut Session, covered: &mut GtidSet) -> Result<Option<BinlogPosition>> {
         match event {
-            BinlogEvent::Begin { gtid, xa, .. } => {
+            BinlogEvent::Begin { at, gtid, xa } => {
+                if let Some(chunks) = self.incremental.before_transaction(gtid.as_deref()) {
+                    self.send_chunks(chunks, &at, None).await?;
+                }
+                session.open = true;
                 session.transaction = Transaction { gtid, held: xa.then(Vec::new) };
                 Ok(None)
             }
@@ -235,9 +255,9 @@ impl Stream<'_> {
             }
             BinlogEvent::Ddl { at, next, ts_ms, server_id, database, statement } => {
                 self.ddl(&at, ts_ms, server_id, &database, &statement, &session.transaction.gtid).await?;
-                Ok(self.commit(next, session, covered))
+                self.commit(next, session, covered).await
             }
-            BinlogEvent::Commit { next } => Ok(self.commit(next, session, covered)),
+            BinlogEvent::Commit { next } => self.commit(next, session, covered).await,
             BinlogEvent::XaPrepare { xid, one_phase, next } => {
                 let held = session.transaction.held.take().unwrap_or_default();
                 if one_phase {
@@ -249,7 +269,7 @@ impl Stream<'_> {
                     tracing::debug!(%xid, "XA transaction prepared; its rows wait for XA COMMIT");
                     session.prepared.insert(xid, held);
                 }
-                Ok(self.commit(next, session, covered))
+                self.commit(next, session, covered).await
             }
             BinlogEvent::XaEnd { xid, commit, at, next, ts_ms, server_id } => {
                 match (session.prepared.remove(&xid), commit) {
@@ -278,7 +298,7 @@ impl Stream<'_> {
                     ),
                     (None, false) => {}
                 }
-                Ok(self.commit(next, session, covered))
+                self.commit(next, session, covered).await
             }
             BinlogEvent::Heartbeat { .. } => Ok(None),
         }
@@ -287,8 +307,13 @@ impl Stream<'_> {
     /// The transaction is whole: a restart may begin at `next` once the broker
     /// has everything before it — unless a prepared XA transaction is still
     /// open, whose start a restart must see again.
-    fn commit(&mut self, next: BinlogPosition, session: &mut Session, covered: &mut GtidSet) -> Option<BinlogPosition> {
+    async fn commit(&mut self, next: BinlogPosition, session: &mut Session, covered: &mut GtidSet) -> Result<Option<BinlogPosition>> {
         self.metrics.position(&next);
+        session.open = false;
+        // GTID watermarks: a window the stream has passed is sent here, before the mark.
+        if let Some(chunks) = self.incremental.at_boundary(&next) {
+            self.send_chunks(chunks, &next, None).await?;
+        }
         let gtid = std::mem::take(&mut session.transaction).gtid;
         if let Some(g) = &gtid
             && let Err(e) = covered.add(g)
@@ -296,9 +321,15 @@ impl Stream<'_> {
             tracing::warn!("{e}: not added to the stored GTID set");
         }
         if !session.prepared.is_empty() {
-            return None;
+            return Ok(None);
         }
-        self.emitter.publisher.mark(SourceOffsets {
+        self.emitter.publisher.mark(self.offsets_at(&next, gtid, covered));
+        Ok(Some(next))
+    }
+
+    /// The offsets to resume from at `next`, a transaction boundary.
+    fn offsets_at(&self, next: &BinlogPosition, gtid: Option<String>, covered: &GtidSet) -> SourceOffsets {
+        SourceOffsets {
             position: next.clone(),
             gtid,
             gtid_set: (!covered.is_empty()).then(|| covered.to_string()),
@@ -306,8 +337,7 @@ impl Stream<'_> {
             quarantined: self.emitter.quarantined.clone(),
             capture_filter: Some(self.config.capture.filter()),
             incremental: self.incremental.progress(),
-        });
-        Some(next)
+        }
     }
 
     /// The rows of one event. Each row gets a place `(position, row)` in the
@@ -319,8 +349,7 @@ impl Stream<'_> {
     async fn rows(&mut self, event: RowsEvent, gtid: &Option<String>) -> Result<()> {
         let RowsEvent { at, bound, first_row, ts_ms, server_id, table, rows } = event;
         if self.config.capture.is_signal_table(&table.database, &table.table) {
-            let here = SourceInfo::streamed(self.config, "", "", &at, ts_ms, server_id, gtid);
-            return self.signal(&table, rows.into_iter().map(|c| (c.before, c.after)).collect(), &here, bound).await;
+            return self.signal(&table, rows.into_iter().map(|c| (c.before, c.after)).collect(), &at, bound).await;
         }
         let name = (table.database.clone(), table.table.clone());
         if let Some(point) = self.reread.get(&name) {
@@ -524,8 +553,8 @@ impl Stream<'_> {
     /// Rows of the signal table: Debezium's signals (inserted rows, see
     /// [`Signal`]) and the watermarks of incremental snapshot windows (the
     /// low one inserted, the high one its deletion; the chunks are sent
-    /// there, placed after `here`, below `bound`).
-    async fn signal(&mut self, table: &crate::table::TableSchema, rows: Vec<crate::binlog::rows::RowImages>, here: &SourceInfo, bound: u64) -> Result<()> {
+    /// there, placed from `at`, the rows event's position, below `bound`).
+    async fn signal(&mut self, table: &crate::table::TableSchema, rows: Vec<crate::binlog::rows::RowImages>, at: &BinlogPosition, bound: u64) -> Result<()> {
         let column = |name: &str| table.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name));
         let (Some(id_at), Some(kind_at), Some(data_at)) = (column("id"), column("type"), column("data")) else {
             tracing::warn!(table = %table.table, "the signal table needs columns `id`, `type` and `data`; signal ignored");
@@ -540,7 +569,7 @@ impl Stream<'_> {
                 (None, Some(after)) => after,
                 (Some(before), None) => {
                     if let Some(chunks) = self.incremental.closed(&text(&before, id_at)) {
-                        self.send_chunks(chunks, here, bound).await?;
+                        self.send_chunks(chunks, at, Some(bound)).await?;
                     }
                     continue;
                 }
@@ -585,19 +614,20 @@ impl Stream<'_> {
     }
 
     /// An incremental snapshot window's chunks, as `op = r` events placed at
-    /// the high watermark (`here`), row by row below `bound`.
-    async fn send_chunks(&mut self, chunks: Vec<crate::incremental::Chunk>, here: &SourceInfo, bound: u64) -> Result<()> {
-        let at = BinlogPosition { file: here.file.clone(), pos: here.pos };
+    /// `at` row by row below `bound`: the high-watermark row's event and the
+    /// next event's position, or (GTID watermarks) the start of the first
+    /// transaction after the window, whose first events (GTID, BEGIN) span
+    /// at least [`GTID_EVENT_PLACES`] bytes.
+    async fn send_chunks(&mut self, chunks: Vec<crate::incremental::Chunk>, at: &BinlogPosition, bound: Option<u64>) -> Result<()> {
+        let bound = bound.unwrap_or(at.pos + GTID_EVENT_PLACES);
         let mut index = 0u64;
         for chunk in chunks {
             let mut source = SourceInfo {
                 snapshot: SnapshotMarker::Incremental,
-                db: chunk.database.clone(),
-                table: chunk.table.clone(),
-                ..here.clone()
+                ..SourceInfo::streamed(self.config, &chunk.database, &chunk.table, at, now_ms(), 0, &None)
             };
             for row in chunk.rows.into_iter().flatten() {
-                let (place, i) = place(&at, bound, index).with_context(|| format!("{at}: the window's chunks have more rows than its high watermark has places for; lower snapshot.incremental_chunk_rows"))?;
+                let (place, i) = place(at, bound, index).with_context(|| format!("{at}: the window's chunks have more rows than its high watermark has places for; lower snapshot.incremental_chunk_rows"))?;
                 let version = RowVersion::of(&place.file, place.pos, i).map_err(anyhow::Error::msg)?;
                 source.pos = place.pos;
                 source.row = i;

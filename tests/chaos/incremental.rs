@@ -289,3 +289,71 @@ async fn signals_start_pause_resume_filter_and_stop_incremental_snapshots() {
         pipeline.stop();
     }
 }
+
+/// GTID watermarks (Debezium's read-only incremental snapshot) on MySQL:
+/// the source's user may only read and replicate, yet a table written to
+/// meanwhile is snapshotted in chunks through a kill, and ClickHouse equals
+/// MySQL. On MariaDB (no executed GTID set) the snapshot stops with the fix
+/// while the stream goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_only_incremental_snapshot_with_gtid_watermarks() {
+    let _serial = crate::SERIAL.lock().await;
+    let stack = Stack::get();
+    let server = stack.server(Flavor::MySql);
+    let mut pipeline = Pipeline::on_server(stack, server, "incrro", &["big", "hot"], 200, "avro");
+    let db = pipeline.database.clone();
+    let user = format!("ro_{}", std::process::id());
+    let mut my = server.conn().await;
+    my.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
+    my.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'")).await.unwrap();
+    my.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'read-only-pw'")).await.unwrap();
+    my.query_drop(format!("GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'%'")).await.unwrap();
+    pipeline.edit_source_config(&format!("user = \"{}\"\npassword = \"{}\"", server.user, server.password), &format!("user = \"{user}\"\npassword = \"read-only-pw\""));
+    pipeline.source_section(&format!("[snapshot]\nmethod = \"incremental\"\nincremental_watermarks = \"gtid\"\nincremental_chunk_rows = {CHUNK}\n"));
+    pipeline.edit_source_config("readback_until = \"quiet_period\"", "readback_until = \"end_offset\"");
+    for table in ["big", "hot"] {
+        my.query_drop(format!("CREATE TABLE `{db}`.`{table}` (id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(40), c DATETIME(3), d DECIMAL(12,2))"))
+            .await
+            .unwrap();
+    }
+    fill(&mut my, &db, "big", 30_000).await;
+    fill(&mut my, &db, "hot", HOT_ROWS).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(writers(server.clone(), db.clone(), stop.clone()));
+    pipeline.start_source();
+    pipeline.start_sink();
+    pipeline.wait_for_source_log("streaming the binlog", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(800));
+    pipeline.kill_source();
+    pipeline.start_source();
+    let status = wait_until_snapshot_done(&mut pipeline, Duration::from_secs(240));
+    stop.store(true, Ordering::Relaxed);
+    let statements = writer.await.unwrap();
+    println!("read-only: {statements} statements during the snapshot\n{status}");
+    assert!(status.lines().any(|l| l.contains(".big") && l.contains("done")), "{status}");
+    assert!(!integration_tests::log_of(&pipeline.source_log()).contains("incremental snapshot paused"));
+    for table in ["big", "hot"] {
+        let report = pipeline.verify_table(stack, server, table).await;
+        assert_eq!(report.differences(), 0, "read-only {table}: {}", report.render());
+    }
+    pipeline.stop();
+    my.query_drop(format!("DROP USER '{user}'@'%'")).await.unwrap();
+
+    // MariaDB has no executed GTID set to use: the snapshot stops, saying what to do.
+    let server = stack.server(Flavor::MariaDb);
+    let mut pipeline = Pipeline::on_server(stack, server, "incrro_maria", &["t"], 200, "avro");
+    let db = pipeline.database.clone();
+    pipeline.source_section("[snapshot]\nmethod = \"incremental\"\nincremental_watermarks = \"gtid\"\n");
+    let mut my = server.conn().await;
+    my.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
+    my.query_drop(format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")).await.unwrap();
+    my.query_drop(format!("INSERT INTO `{db}`.t VALUES (1), (2)")).await.unwrap();
+    pipeline.start_source();
+    pipeline.wait_for_source_log("incremental snapshot paused", Duration::from_secs(60));
+    assert!(integration_tests::log_of(&pipeline.source_log()).contains("needs MySQL with gtid_mode = ON"));
+    my.query_drop(format!("INSERT INTO `{db}`.t VALUES (3)")).await.unwrap();
+    pipeline.wait_for_source_log("streaming the binlog", Duration::from_secs(10));
+    pipeline.assert_running();
+    pipeline.stop();
+}
