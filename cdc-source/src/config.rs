@@ -98,6 +98,12 @@ pub struct CaptureConfig {
     /// changes are not published.
     #[serde(default)]
     pub signal_table: Option<String>,
+    /// Debezium's signal topic (`signal.kafka.topic`): records keyed by
+    /// `topic_prefix` with a JSON value `{"type": "execute-snapshot", "data":
+    /// {"data-collections": ["db.table"]}}` (and the other signals) are acted
+    /// on like signal-table rows; where it was read to is stored with the offsets.
+    #[serde(default)]
+    pub signal_topic: Option<String>,
     /// Key columns for tables (Debezium's `message.key.columns`):
     /// `"db.table" = ["col", …]`. A table listed gets this key (instead of its
     /// primary key, or of none): its records are keyed and partitioned by it,
@@ -452,6 +458,9 @@ impl Validate for CaptureConfig {
         }
         if self.signal_table.as_ref().is_some_and(|t| t.split('.').count() != 2) {
             return Err(invalid(key(prefix, "signal_table"), "must be written db.table"));
+        }
+        if self.signal_topic.as_ref().is_some_and(|t| t.is_empty() || !valid_topic_chars(t)) {
+            return Err(invalid(key(prefix, "signal_topic"), "must be a Kafka topic name (letters, digits, '.', '_' and '-')"));
         }
         if self.max_record_bytes.is_some_and(|b| !(1_000..=1_000_000_000).contains(&b)) {
             return Err(invalid(key(prefix, "max_record_bytes"), "must be between 1000 and 1000000000 (librdkafka's range)"));

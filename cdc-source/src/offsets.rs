@@ -38,6 +38,9 @@ pub struct SourceOffsets {
     /// The incremental snapshot's progress: a restart resumes at its next chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental: Option<crate::incremental::SnapshotProgress>,
+    /// The next record of the signal topic (`capture.signal_topic`) to act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_offset: Option<i64>,
 }
 
 /// A table whose changes are skipped, and why.

@@ -1,8 +1,9 @@
 //! Debezium's signals: what a row of the signal table (`capture.signal_table`,
-//! columns `id`, `type`, `data`) says ([`Signal::parse`]), and sending them
-//! to a running source from the command line ([`send`]). The stream acts on
-//! them (`Stream::signal`); incremental snapshots also write their window
-//! watermarks there ([`crate::incremental`]).
+//! columns `id`, `type`, `data`) or a record of the signal topic
+//! (`capture.signal_topic`, [`KafkaSignals`]) says ([`Signal::parse`]), and
+//! sending them to a running source from the command line ([`send`]). The
+//! stream acts on them (`Stream::act`); incremental snapshots also write
+//! their window watermarks to the signal table ([`crate::incremental`]).
 
 use crate::config::SourceConfig;
 use anyhow::{Context, Result, bail};
@@ -103,19 +104,103 @@ impl Signal {
     }
 }
 
-/// Inserts a signal of `kind` with `data` into the source's signal table.
+/// The signal topic (Debezium's `signal.kafka.topic`): records keyed by the
+/// source's `topic_prefix`, valued `{"type": …, "data": {…}}`, read from
+/// partition 0 at the offset stored with the source's offsets (from the
+/// start the first time), so a signal is acted on again after a crash only
+/// if its effect was not yet stored.
+pub struct KafkaSignals {
+    consumer: rdkafka::consumer::BaseConsumer<shared::kafka::KafkaContext>,
+    topic: String,
+    key: String,
+    /// The next offset to read.
+    next: i64,
+}
+
+impl KafkaSignals {
+    pub async fn open(config: &SourceConfig, context: shared::kafka::KafkaContext, topic: &str, stored: Option<i64>) -> Result<Self> {
+        use rdkafka::consumer::Consumer;
+        shared::kafka::ensure_topic(&config.kafka, context.clone(), topic, 1, config.capture.topic_replication_factor).await?;
+        let group = format!("cdc-source-signals-{}", config.capture.topic_prefix);
+        let mut client = config.kafka.client_config(shared::kafka::ClientRole::Consumer { group_id: &group })?;
+        client.set("enable.auto.commit", "false").set("auto.offset.reset", "earliest");
+        let consumer: rdkafka::consumer::BaseConsumer<shared::kafka::KafkaContext> =
+            client.create_with_context(context).context("creating the signal topic's consumer")?;
+        let next = stored.unwrap_or(0);
+        let mut partitions = rdkafka::TopicPartitionList::new();
+        partitions.add_partition_offset(topic, 0, rdkafka::Offset::Offset(next))?;
+        consumer.assign(&partitions).with_context(|| format!("reading the signal topic {topic}"))?;
+        tracing::info!(%topic, offset = next, "reading signals from the signal topic");
+        Ok(Self { consumer, topic: topic.to_string(), key: config.capture.topic_prefix.clone(), next })
+    }
+
+    /// The signals that arrived since the last call (without waiting).
+    pub fn poll(&mut self) -> Vec<(String, Result<Signal, String>)> {
+        use rdkafka::Message;
+        let mut signals = Vec::new();
+        for _ in 0..100 {
+            match self.consumer.poll(std::time::Duration::ZERO) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(topic = %self.topic, "reading the signal topic: {e}");
+                    break;
+                }
+                Some(Ok(message)) => {
+                    self.next = message.offset() + 1;
+                    if message.key() != Some(self.key.as_bytes()) {
+                        continue; // another source's signal
+                    }
+                    let id = format!("{}@{}", self.topic, message.offset());
+                    let parsed = serde_json::from_slice::<serde_json::Value>(message.payload().unwrap_or_default())
+                        .map_err(|e| format!("the signal is not JSON: {e}"))
+                        .and_then(|v| {
+                            let kind = v["type"].as_str().ok_or("the signal has no \"type\"")?.to_string();
+                            let data = match &v["data"] {
+                                serde_json::Value::String(text) => text.clone(),
+                                serde_json::Value::Null => String::new(),
+                                other => other.to_string(),
+                            };
+                            Signal::parse(&id, &kind, &data)
+                        });
+                    signals.push((id, parsed));
+                }
+            }
+        }
+        signals
+    }
+
+    /// The offset to resume reading at, stored with the source's offsets.
+    pub fn offset(&self) -> i64 {
+        self.next
+    }
+}
+
+/// Sends a signal of `kind` with `data`: a row inserted into the source's
+/// signal table, or, without one, a record on its signal topic.
 pub async fn send(config: &SourceConfig, kind: &str, data: serde_json::Value) -> Result<()> {
-    let Some(signal_table) = &config.capture.signal_table else {
-        bail!("capture.signal_table is not set: the source reads signals from that table (db.table with columns id, type, data)");
+    if let Some(signal_table) = &config.capture.signal_table {
+        let (database, table) = signal_table.split_once('.').expect("validated as db.table");
+        let mut conn = MysqlConnector::new(&config.mysql)?.connect().await?;
+        conn.exec_drop(
+            format!("INSERT INTO {} (id, type, data) VALUES (UUID(), ?, ?)", shared::sql::mysql_table(database, table)),
+            (kind, data.to_string()),
+        )
+        .await
+        .with_context(|| format!("writing the signal into {signal_table} (the user needs INSERT on it)"))?;
+        return Ok(());
+    }
+    let Some(topic) = &config.capture.signal_topic else {
+        bail!("neither capture.signal_table nor capture.signal_topic is set: the source reads signals from those");
     };
-    let (database, table) = signal_table.split_once('.').expect("validated as db.table");
-    let mut conn = MysqlConnector::new(&config.mysql)?.connect().await?;
-    conn.exec_drop(
-        format!("INSERT INTO {} (id, type, data) VALUES (UUID(), ?, ?)", shared::sql::mysql_table(database, table)),
-        (kind, data.to_string()),
-    )
-    .await
-    .with_context(|| format!("writing the signal into {signal_table} (the user needs INSERT on it)"))?;
+    let context = shared::kafka::KafkaContext::for_config(&config.kafka).await?;
+    let producer: rdkafka::producer::FutureProducer<shared::kafka::KafkaContext> =
+        config.kafka.client_config(shared::kafka::ClientRole::Producer)?.create_with_context(context).context("creating the Kafka producer")?;
+    let value = serde_json::json!({"type": kind, "data": data}).to_string();
+    let record = rdkafka::producer::FutureRecord::to(topic).partition(0).key(&config.capture.topic_prefix).payload(&value);
+    producer
+        .send(record, std::time::Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("sending the signal to {topic}: {e}"))?;
     Ok(())
 }
 

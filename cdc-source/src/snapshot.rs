@@ -50,6 +50,7 @@ pub async fn take(
         quarantined: emitter.quarantined.clone(),
         capture_filter: Some(config.capture.filter()),
         incremental: None,
+        signal_offset: None,
     };
     offsets.store(&taken).await?;
     tracing::info!(position = %taken.position, gtid_set = ?taken.gtid_set, "snapshot complete");
@@ -87,6 +88,7 @@ pub async fn incremental_start(conn: &mut Conn, config: &SourceConfig) -> Result
         quarantined: Default::default(),
         capture_filter: Some(config.capture.filter()),
         incremental: engine.progress(),
+        signal_offset: None,
     })
 }
 

@@ -129,6 +129,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
                 quarantined: Default::default(),
                 capture_filter: Some(config.capture.filter()),
                 incremental: None,
+        signal_offset: None,
             }
         }
         _ if config.snapshot.method == SnapshotMethod::Incremental => crate::snapshot::incremental_start(&mut connect().await?, config).await?,
@@ -140,7 +141,10 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
             taken
         }
     };
-    let stored = stored.map(|s| s.position);
+    let signals = match &config.capture.signal_topic {
+        Some(topic) => Some(crate::signal::KafkaSignals::open(config, context.clone(), topic, start.signal_offset).await?),
+        None => None,
+    };
     Stream {
         config,
         mysql: &mysql,
@@ -152,6 +156,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         retry: &retry,
         reread: Default::default(),
         incremental: crate::incremental::Incremental::new(config, metrics.clone()),
+        signals,
     }
     .run(start, stored, &shutdown)
     .await

@@ -60,6 +60,8 @@ pub struct Stream<'a> {
     pub reread: HashMap<(String, String), RowVersion>,
     /// The incremental snapshot driven by this stream (its chunks sent at its high watermarks).
     pub incremental: Incremental,
+    /// The signal topic, when `capture.signal_topic` is set.
+    pub signals: Option<crate::signal::KafkaSignals>,
 }
 
 /// The transaction being read: what its events share.
@@ -89,7 +91,7 @@ struct Session {
 
 impl Stream<'_> {
     /// Streams from `start` until `shutdown` is set, then waits for the broker and stores the final offset.
-    pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<BinlogPosition>, shutdown: &AtomicBool) -> Result<()> {
+    pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<SourceOffsets>, shutdown: &AtomicBool) -> Result<()> {
         self.incremental.resume(start.incremental.clone());
         // Tables whose changes a run before skipped (quarantine) are read again first.
         let quarantined: Vec<(String, String)> = start.quarantined.iter().map(|q| (q.database.clone(), q.table.clone())).collect();
@@ -165,6 +167,11 @@ impl Stream<'_> {
                             }
                             Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
                             Some(Err(e)) => break e,
+                        }
+                        if let Some(signals) = &mut self.signals {
+                            for (id, signal) in signals.poll() {
+                                self.act(&id, signal).await?;
+                            }
                         }
                         if self.incremental.due() {
                             let read = self.incremental.read_window(self.mysql, self.codecs).await?;
@@ -337,6 +344,7 @@ impl Stream<'_> {
             quarantined: self.emitter.quarantined.clone(),
             capture_filter: Some(self.config.capture.filter()),
             incremental: self.incremental.progress(),
+            signal_offset: self.signals.as_ref().map(crate::signal::KafkaSignals::offset),
         }
     }
 
@@ -576,39 +584,46 @@ impl Stream<'_> {
                 _ => continue,
             };
             let (id, kind) = (text(&after, id_at), text(&after, kind_at));
-            let signal = match Signal::parse(&id, &kind, &text(&after, data_at)) {
-                Ok(signal) => signal,
-                Err(e) => {
-                    tracing::error!(%id, "signal ignored: {e}");
-                    continue;
-                }
-            };
-            match signal {
-                Signal::WindowOpen(id) => self.incremental.opened(&id),
-                Signal::ExecuteSnapshot { tables, blocking, filters } => {
-                    let (tables, ignored): (Vec<_>, Vec<_>) = tables.into_iter().partition(|(d, t)| self.config.capture.captures(d, t));
-                    if !ignored.is_empty() {
-                        tracing::warn!(tables = ?ignored, "execute-snapshot names tables the capture lists leave out; they are not read");
-                    }
-                    if tables.is_empty() {
-                        continue;
-                    }
-                    if blocking {
-                        if !filters.is_empty() {
-                            tracing::warn!("execute-snapshot: additional-conditions apply to incremental snapshots; the whole tables are read");
-                        }
-                        tracing::info!(?tables, "signal execute-snapshot (blocking): re-reading");
-                        self.reread_tables(&tables).await?;
-                    } else {
-                        tracing::info!(?tables, "signal execute-snapshot: incremental snapshot");
-                        self.incremental.start(tables, &filters);
-                    }
-                }
-                Signal::StopSnapshot { tables } => self.incremental.stop(&tables),
-                Signal::PauseSnapshot => self.incremental.pause(true),
-                Signal::ResumeSnapshot => self.incremental.pause(false),
-                Signal::Other(other) => tracing::info!(signal = %other, "signal received (no action)"),
+            let signal = Signal::parse(&id, &kind, &text(&after, data_at));
+            self.act(&id, signal).await?;
+        }
+        Ok(())
+    }
+
+    /// Acts on signal `id` (from the signal table or the signal topic).
+    async fn act(&mut self, id: &str, signal: Result<Signal, String>) -> Result<()> {
+        let signal = match signal {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::error!(%id, "signal ignored: {e}");
+                return Ok(());
             }
+        };
+        match signal {
+            Signal::WindowOpen(id) => self.incremental.opened(&id),
+            Signal::ExecuteSnapshot { tables, blocking, filters } => {
+                let (tables, ignored): (Vec<_>, Vec<_>) = tables.into_iter().partition(|(d, t)| self.config.capture.captures(d, t));
+                if !ignored.is_empty() {
+                    tracing::warn!(tables = ?ignored, "execute-snapshot names tables the capture lists leave out; they are not read");
+                }
+                if tables.is_empty() {
+                    return Ok(());
+                }
+                if blocking {
+                    if !filters.is_empty() {
+                        tracing::warn!("execute-snapshot: additional-conditions apply to incremental snapshots; the whole tables are read");
+                    }
+                    tracing::info!(?tables, "signal execute-snapshot (blocking): re-reading");
+                    self.reread_tables(&tables).await?;
+                } else {
+                    tracing::info!(?tables, "signal execute-snapshot: incremental snapshot");
+                    self.incremental.start(tables, &filters);
+                }
+            }
+            Signal::StopSnapshot { tables } => self.incremental.stop(&tables),
+            Signal::PauseSnapshot => self.incremental.pause(true),
+            Signal::ResumeSnapshot => self.incremental.pause(false),
+            Signal::Other(other) => tracing::info!(signal = %other, "signal received (no action)"),
         }
         Ok(())
     }
@@ -717,13 +732,14 @@ impl SourceInfo {
     }
 }
 
-/// Stores the publisher's acknowledged position if it moved since `stored`.
-async fn store_acknowledged(publisher: &Publisher, offsets: &OffsetStore, stored: &mut Option<BinlogPosition>) -> Result<()> {
+/// Stores the publisher's acknowledged offsets if they changed since
+/// `stored` (the position, or snapshot progress and signals at the same position).
+async fn store_acknowledged(publisher: &Publisher, offsets: &OffsetStore, stored: &mut Option<SourceOffsets>) -> Result<()> {
     if let Some(acknowledged) = publisher.acknowledged()
-        && stored.as_ref() != Some(&acknowledged.position)
+        && stored.as_ref() != Some(acknowledged)
     {
         offsets.store(acknowledged).await?;
-        *stored = Some(acknowledged.position.clone());
+        *stored = Some(acknowledged.clone());
     }
     Ok(())
 }

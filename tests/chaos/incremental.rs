@@ -220,7 +220,8 @@ async fn signals_start_pause_resume_filter_and_stop_incremental_snapshots() {
         let server = stack.server(flavor);
         let mut pipeline = Pipeline::on_server(stack, server, &format!("incrsig_{}", flavor.name()), &["kept", "other"], 200, "avro");
         let db = pipeline.database.clone();
-        pipeline.capture_setting(&format!("signal_table = \"{db}.cdc_signal\""));
+        let signal_topic = format!("{db}-signal");
+        pipeline.capture_setting(&format!("signal_table = \"{db}.cdc_signal\"\nsignal_topic = \"{signal_topic}\""));
         pipeline.source_section("[snapshot]\nincremental_chunk_rows = 100\nincremental_parallel_tables = 1\n");
         let mut my = server.conn().await;
         my.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
@@ -278,6 +279,27 @@ async fn signals_start_pause_resume_filter_and_stop_incremental_snapshots() {
         assert!(status.lines().any(|l| l.contains(".kept") && l.contains("done") && l.split_whitespace().nth(2) == Some("50")), "{status}");
         let report = pipeline.verify_table(stack, server, "kept").await;
         assert_eq!(report.differences(), 0, "{} kept after the filtered re-snapshot: {}", flavor.name(), report.render());
+
+        // Through the signal topic, in Debezium's format (another source's record is ignored).
+        clickhouse.query(&format!("DELETE FROM `{kept}` WHERE id BETWEEN 100 AND 200")).execute().await.unwrap();
+        let producer: rdkafka::producer::FutureProducer = ClientConfig::new().set("bootstrap.servers", &stack.kafka_bootstrap).create().unwrap();
+        for key in ["another-source", db.as_str()] {
+            let value = serde_json::json!({"type": "execute-snapshot", "data": {"data-collections": [format!("{db}.kept")], "type": "INCREMENTAL"}}).to_string();
+            let record = rdkafka::producer::FutureRecord::to(&signal_topic).partition(0).key(key).payload(&value);
+            producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e).unwrap();
+        }
+        pipeline.wait_for_source_log_count("signal execute-snapshot: incremental snapshot", 3, Duration::from_secs(30));
+        let status = wait_until_snapshot_done(&mut pipeline, Duration::from_secs(120));
+        assert!(status.lines().any(|l| l.contains(".kept") && l.contains("done") && l.contains("20000")), "{status}");
+        let report = pipeline.verify_table(stack, server, "kept").await;
+        assert_eq!(report.differences(), 0, "{} kept after the signal topic's re-snapshot: {}", flavor.name(), report.render());
+        // A restart does not act on the topic's signal again (its offset is stored).
+        pipeline.stop();
+        pipeline.start_source();
+        pipeline.wait_for_source_log_count("streaming the binlog", 2, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(integration_tests::log_of(&pipeline.source_log()).matches("signal execute-snapshot: incremental snapshot").count(), 3);
+        pipeline.start_sink();
 
         // Stopped (while paused, so before it ends): the table is left as far as it got.
         pipeline.source_command(&["snapshot", "start", "--tables", &format!("{db}.kept")]);
