@@ -70,6 +70,9 @@ pub struct SnapshotProgress {
 pub struct TableProgress {
     pub database: String,
     pub table: String,
+    /// Which key range of the table this is (0: the first, or the whole table).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub part: u32,
     #[serde(default)]
     pub state: TableState,
     /// Debezium's `additional-conditions` for this table: an SQL condition the rows read must meet.
@@ -118,6 +121,10 @@ impl TableState {
             TableState::Blocking => "read in one pass",
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A key column's value as stored with the offsets (the driver's value, losslessly).
@@ -170,6 +177,7 @@ impl From<&KeyValue> for Value {
 pub struct Chunk {
     pub database: String,
     pub table: String,
+    part: u32,
     pub codec: Rc<TableCodec>,
     /// The rows in key order; `None` once a change in the window took the key over.
     pub rows: Vec<Option<Row>>,
@@ -280,6 +288,7 @@ impl Incremental {
             progress.tables.push(TableProgress {
                 database,
                 table,
+                part: 0,
                 state: TableState::Pending,
                 filter,
                 last_key: None,
@@ -371,6 +380,26 @@ impl Incremental {
 
     async fn try_read_window(&mut self, mysql: &MysqlConnector, codecs: &mut Codecs) -> Result<WindowRead> {
         let Some(progress) = &mut self.progress else { return Ok(WindowRead::default()) };
+        if self.conns.is_empty() {
+            let mut conn = mysql.connect().await.context("connecting for an incremental snapshot chunk")?;
+            conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
+            self.conns.push(conn);
+        }
+        // Tables about to be read for the first time: their largest key, and ranges.
+        let mut i = 0;
+        let mut looked = 0;
+        while i < progress.tables.len() && looked < self.parallel {
+            if progress.tables[i].state == TableState::Pending {
+                looked += 1;
+                if progress.tables[i].max_key.is_none() {
+                    let parts = begin_table(&mut self.conns[0], &mut progress.tables[i], self.parallel, self.chunk_rows).await?;
+                    let added = parts.len();
+                    progress.tables.splice(i + 1..i + 1, parts);
+                    i += added;
+                }
+            }
+            i += 1;
+        }
         let pending: Vec<usize> = (0..progress.tables.len()).filter(|&i| progress.tables[i].state == TableState::Pending).take(self.parallel).collect();
         while self.conns.len() < pending.len() {
             let mut conn = mysql.connect().await.context("connecting for an incremental snapshot chunk")?;
@@ -413,21 +442,8 @@ impl Incremental {
             let key = key_names.iter().map(|k| quote(k)).collect::<Vec<_>>();
             let condition = t.filter.as_deref().map(|f| format!(" AND ({f})")).unwrap_or_default();
             if t.max_key.is_none() {
-                let descending = key.iter().map(|k| format!("{k} DESC")).collect::<Vec<_>>().join(", ");
-                let max: Option<mysql_async::Row> = conn
-                    .exec_first(format!("SELECT {} FROM {from} WHERE 1 = 1{condition} ORDER BY {descending} LIMIT 1", key.join(", ")), ())
-                    .await
-                    .with_context(|| format!("reading the largest key of `{}`.`{}`", t.database, t.table))?;
-                let Some(max) = max else {
-                    t.state = TableState::Done;
-                    tracing::info!(database = %t.database, table = %t.table, "incremental snapshot: the table is empty");
-                    continue;
-                };
-                t.max_key = Some(max.unwrap().iter().map(KeyValue::from).collect());
-                t.estimate = conn
-                    .exec_first("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&t.database, &t.table))
-                    .await?
-                    .flatten();
+                // Emptied since (or a shape without a key before): read from the start next window.
+                continue;
             }
             let columns = shape.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
             let tuple = format!("({})", key.join(", "));
@@ -469,6 +485,7 @@ impl Incremental {
             let mut chunk = Chunk {
                 database: t.database.clone(),
                 table: t.table.clone(),
+                part: t.part,
                 codec: codec.clone(),
                 rows: Vec::with_capacity(rows.len()),
                 keys: HashMap::with_capacity(rows.len()),
@@ -543,11 +560,11 @@ impl Incremental {
 
     /// A change of the row with key `key` (the codec's key JSON) in an open window: its chunk row is not sent.
     pub fn changed(&mut self, database: &str, table: &str, key: &str) {
-        if let Some(window) = &mut self.window
-            && let Some(chunk) = window.chunks.iter_mut().find(|c| c.database == database && c.table == table)
-            && let Some(&at) = chunk.keys.get(key)
-        {
-            chunk.rows[at] = None;
+        let Some(window) = &mut self.window else { return };
+        for chunk in window.chunks.iter_mut().filter(|c| c.database == database && c.table == table) {
+            if let Some(&at) = chunk.keys.get(key) {
+                chunk.rows[at] = None;
+            }
         }
     }
 
@@ -578,7 +595,11 @@ impl Incremental {
         let progress = self.progress.as_mut()?;
         let mut sent = 0;
         for chunk in &window.chunks {
-            let Some(t) = progress.tables.iter_mut().find(|t| t.database == chunk.database && t.table == chunk.table && t.state == TableState::Pending) else {
+            let Some(t) = progress
+                .tables
+                .iter_mut()
+                .find(|t| t.database == chunk.database && t.table == chunk.table && t.part == chunk.part && t.state == TableState::Pending)
+            else {
                 continue;
             };
             t.last_key = chunk.last_key.clone();
@@ -587,7 +608,13 @@ impl Incremental {
             sent += chunk.rows.len() as u64;
             if chunk.finished {
                 t.state = TableState::Done;
-                tracing::info!(database = %t.database, table = %t.table, rows = t.rows, chunks = t.chunks, "incremental snapshot of the table done");
+            }
+        }
+        for chunk in window.chunks.iter().filter(|c| c.finished) {
+            let parts = || progress.tables.iter().filter(|t| t.database == chunk.database && t.table == chunk.table);
+            if parts().all(|t| t.state != TableState::Pending) {
+                let (rows, chunks) = parts().fold((0, 0), |(r, c), t| (r + t.rows, c + t.chunks));
+                tracing::info!(database = %chunk.database, table = %chunk.table, rows, chunks, "incremental snapshot of the table done");
             }
         }
         if self.last_log.elapsed() >= Duration::from_secs(10) {
@@ -621,7 +648,7 @@ impl Incremental {
         self.metrics.snapshot_rows_per_second.set(rate as i64);
         let left: u64 = pending.iter().map(|t| t.estimate.unwrap_or(0).saturating_sub(t.rows)).sum();
         self.metrics.snapshot_seconds_remaining.set(if rate > 0.0 { (left as f64 / rate) as i64 } else { -1 });
-        for t in &progress.tables {
+        for t in per_table(progress) {
             let label = format!("{}.{}", t.database, t.table);
             self.metrics.snapshot_rows.with_label_values(&[&label]).set(t.rows as i64);
             if let Some(estimate) = t.estimate {
@@ -629,6 +656,71 @@ impl Incremental {
             }
         }
     }
+}
+
+/// A table's first window is due: reads its largest key (where its snapshot
+/// ends) and row estimate, or marks it done when it has no rows. A big
+/// table with a one-column integer key and `parallel` > 1 is cut into
+/// `parallel` key ranges read side by side: `t` becomes the first, the
+/// others are returned.
+async fn begin_table(conn: &mut Conn, t: &mut TableProgress, parallel: usize, chunk_rows: u64) -> Result<Vec<TableProgress>> {
+    let shape = catalog_shape(conn, &t.database, &t.table).await?;
+    if shape.columns.is_empty() || shape.primary_key.is_empty() {
+        return Ok(Vec::new()); // gone, or read in one pass: decided in the window
+    }
+    let from = mysql_table(&t.database, &t.table);
+    let key: Vec<String> = shape.primary_key.iter().map(|&k| quote(&shape.columns[k].name)).collect();
+    let condition = t.filter.as_deref().map(|f| format!(" AND ({f})")).unwrap_or_default();
+    let descending = key.iter().map(|k| format!("{k} DESC")).collect::<Vec<_>>().join(", ");
+    let max: Option<mysql_async::Row> = conn
+        .exec_first(format!("SELECT {} FROM {from} WHERE 1 = 1{condition} ORDER BY {descending} LIMIT 1", key.join(", ")), ())
+        .await
+        .with_context(|| format!("reading the largest key of `{}`.`{}`", t.database, t.table))?;
+    let Some(max) = max else {
+        t.state = TableState::Done;
+        tracing::info!(database = %t.database, table = %t.table, "incremental snapshot: the table is empty");
+        return Ok(Vec::new());
+    };
+    let max: Vec<KeyValue> = max.unwrap().iter().map(KeyValue::from).collect();
+    t.estimate = conn
+        .exec_first("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&t.database, &t.table))
+        .await?
+        .flatten();
+    t.max_key = Some(max.clone());
+    let big = t.estimate.is_some_and(|e| e > chunk_rows * parallel as u64 * 4);
+    let integer_max = match max.as_slice() {
+        [KeyValue::Int(v)] => Some(*v as i128),
+        [KeyValue::UInt(v)] => Some(*v as i128),
+        _ => None,
+    };
+    let (Some(high), true, true) = (integer_max, big, parallel > 1) else { return Ok(Vec::new()) };
+    let min: Option<Value> = conn
+        .exec_first(format!("SELECT MIN({}) FROM {from} WHERE 1 = 1{condition}", key[0]), ())
+        .await?;
+    let low = match min {
+        Some(Value::Int(v)) => v as i128,
+        Some(Value::UInt(v)) => v as i128,
+        _ => return Ok(Vec::new()),
+    };
+    // Exclusive lower bounds: low - 1, then evenly spaced up to the largest key.
+    let span = high - low + 1;
+    let as_key = |v: i128| match max[0] {
+        KeyValue::UInt(_) => KeyValue::UInt(v.max(0) as u64),
+        _ => KeyValue::Int(v as i64),
+    };
+    let bounds: Vec<i128> = (0..=parallel as i128).map(|j| low - 1 + span * j / parallel as i128).collect();
+    let template = t.clone();
+    let estimate = t.estimate.map(|e| e / parallel as u64);
+    let part = |j: usize| TableProgress {
+        part: j as u32,
+        last_key: (j > 0).then(|| vec![as_key(bounds[j])]),
+        max_key: Some(vec![as_key(bounds[j + 1])]),
+        estimate,
+        ..template.clone()
+    };
+    *t = part(0);
+    tracing::info!(database = %t.database, table = %t.table, ranges = parallel, "incremental snapshot: the table is read in key ranges side by side");
+    Ok((1..parallel).map(part).collect())
 }
 
 /// Marks the start of a window: inserts the low-watermark row into the
@@ -679,6 +771,26 @@ async fn executed_gtids(conn: &mut Conn) -> Result<(GtidSet, BinlogPosition)> {
     Ok((GtidSet::parse(&set).map_err(anyhow::Error::msg)?, status.position))
 }
 
+/// The progress per table: its key ranges summed (rows, chunks, estimate),
+/// pending while any range is, else the first range's state and note.
+fn per_table(progress: &SnapshotProgress) -> Vec<TableProgress> {
+    let mut tables: Vec<TableProgress> = Vec::new();
+    for t in &progress.tables {
+        match tables.iter_mut().find(|s| s.database == t.database && s.table == t.table) {
+            Some(sum) => {
+                sum.rows += t.rows;
+                sum.chunks += t.chunks;
+                sum.estimate = sum.estimate.zip(t.estimate).map(|(a, b)| a + b);
+                if t.state == TableState::Pending {
+                    sum.state = TableState::Pending;
+                }
+            }
+            None => tables.push(t.clone()),
+        }
+    }
+    tables
+}
+
 /// `cdc-source snapshot status`: a table per snapshot table.
 pub fn render_status(progress: Option<&SnapshotProgress>) -> String {
     let Some(progress) = progress else {
@@ -692,8 +804,7 @@ pub fn render_status(progress: Option<&SnapshotProgress>) -> String {
         out.push_str(&format!(" (stopped by an error: {error})"));
     }
     out.push('\n');
-    let rows: Vec<[String; 5]> = progress
-        .tables
+    let rows: Vec<[String; 5]> = per_table(progress)
         .iter()
         .map(|t| {
             let percent = match (t.state, t.estimate) {
@@ -747,6 +858,7 @@ mod tests {
         let table = |name: &str, state, rows, estimate| TableProgress {
             database: "db".into(),
             table: name.into(),
+            part: 0,
             state,
             filter: None,
             last_key: None,
@@ -760,11 +872,15 @@ mod tests {
             id: "s1".into(),
             paused: true,
             error: None,
-            tables: vec![table("a", TableState::Done, 10, Some(9)), table("b", TableState::Pending, 50, Some(200))],
+            tables: vec![
+                table("a", TableState::Done, 10, Some(9)),
+                table("b", TableState::Pending, 50, Some(100)),
+                TableProgress { part: 1, ..table("b", TableState::Done, 50, Some(100)) },
+            ],
         };
         let text = render_status(Some(&progress));
         assert!(text.contains("(paused)"), "{text}");
         assert!(text.lines().any(|l| l.starts_with("db.a") && l.contains("done") && l.contains("100%")), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("db.b") && l.contains("reading") && l.contains("~25%")), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("db.b") && l.contains("reading") && l.contains(" 100 ") && l.contains("~50%")), "{text}");
     }
 }
