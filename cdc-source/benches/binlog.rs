@@ -155,6 +155,7 @@ fn toml_capture(database: &str) -> CaptureConfig {
         max_record_bytes: None,
         oversized_records: Default::default(),
         signal_table: None,
+        signal_topic: None,
         bigint_unsigned_handling: Default::default(),
     }
 }
