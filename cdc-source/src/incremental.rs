@@ -260,6 +260,7 @@ impl Incremental {
             tracing::info!(tables = ?pending, paused = progress.paused, "resuming the incremental snapshot at the next chunk");
         }
         self.progress = stored;
+        self.window = None;
         self.publish_gauges();
     }
 
