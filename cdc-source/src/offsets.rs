@@ -52,6 +52,21 @@ pub struct Quarantined {
 }
 
 impl SourceOffsets {
+    /// Offsets that stream from `at` (a snapshot point or the server's
+    /// current position) with the capture lists of `config`.
+    pub fn streaming_from(at: crate::server_sql::BinlogStatus, config: &crate::config::SourceConfig) -> Self {
+        SourceOffsets {
+            position: at.position,
+            gtid: None,
+            gtid_set: at.gtid_set,
+            snapshot_done: true,
+            quarantined: Default::default(),
+            capture_filter: Some(config.capture.filter()),
+            incremental: None,
+            signal_offset: None,
+        }
+    }
+
     /// The stored GTID set (empty when none was stored).
     pub fn gtids(&self) -> Result<crate::gtid::GtidSet, String> {
         self.gtid_set.as_deref().map_or(Ok(Default::default()), crate::gtid::GtidSet::parse).map_err(|e| format!("stored offsets: {e}"))

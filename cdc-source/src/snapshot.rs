@@ -43,14 +43,8 @@ pub async fn take(
     let point = run(conn, flavor, &config.capture, &config.snapshot, codecs, emitter).await?;
     emitter.publisher.flush(Duration::from_secs(300)).await?;
     let taken = SourceOffsets {
-        position: point.position,
-        gtid: None,
-        gtid_set: point.gtid_set,
-        snapshot_done: true,
         quarantined: emitter.quarantined.clone(),
-        capture_filter: Some(config.capture.filter()),
-        incremental: None,
-        signal_offset: None,
+        ..SourceOffsets::streaming_from(point, config)
     };
     offsets.store(&taken).await?;
     tracing::info!(position = %taken.position, gtid_set = ?taken.gtid_set, "snapshot complete");
@@ -81,14 +75,8 @@ pub async fn incremental_start(conn: &mut Conn, config: &SourceConfig) -> Result
     engine.start(tables, &Default::default());
     tracing::info!(position = %now.position, "snapshot.method = incremental: streaming from here while the tables are read in chunks");
     Ok(SourceOffsets {
-        position: now.position,
-        gtid: None,
-        gtid_set: now.gtid_set,
-        snapshot_done: true,
-        quarantined: Default::default(),
-        capture_filter: Some(config.capture.filter()),
         incremental: engine.progress(),
-        signal_offset: None,
+        ..SourceOffsets::streaming_from(now, config)
     })
 }
 

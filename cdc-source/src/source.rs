@@ -119,19 +119,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         (Some(o), mode) if o.snapshot_done && mode != SnapshotMode::WhenNeeded => {
             return Err(crate::binlog::ReadError::Purged(o.position.clone()).into());
         }
-        (None, SnapshotMode::NoData) => {
-            let now = crate::server_sql::binlog_status(&mut connect().await?).await?;
-            SourceOffsets {
-                position: now.position,
-                gtid: None,
-                gtid_set: now.gtid_set,
-                snapshot_done: true,
-                quarantined: Default::default(),
-                capture_filter: Some(config.capture.filter()),
-                incremental: None,
-        signal_offset: None,
-            }
-        }
+        (None, SnapshotMode::NoData) => SourceOffsets::streaming_from(crate::server_sql::binlog_status(&mut connect().await?).await?, config),
         _ if config.snapshot.method == SnapshotMethod::Incremental => crate::snapshot::incremental_start(&mut connect().await?, config).await?,
         _ => {
             let taken = crate::snapshot::take(&mut connect().await?, facts.flavor, config, &mut codecs, &mut emitter, &offsets).await?;
