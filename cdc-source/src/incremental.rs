@@ -20,10 +20,10 @@
 //! largest key at the start of its snapshot are streamed, not read, so a
 //! snapshot ends under any insert rate. Progress (the tables, the last key of
 //! each table's last chunk sent) is stored with the offsets at the
-//! transaction boundary right after the high watermark (the stream waits for
-//! the broker's acknowledgement and stores the offsets before the next
-//! window), so a restart resumes at the next chunk: a completed chunk is never
-//! read again. The window being sent when the process died (at most one
+//! transaction boundary after the high watermark (stored, once the broker
+//! acknowledged them, before the next window's chunks are sent — the next
+//! window is read meanwhile), so a restart resumes at the next chunk: a
+//! completed chunk is never read again. The window being sent when the process died (at most one
 //! chunk per table) is read again after the restart, in a new window: its rows
 //! may reach the topic twice, the second time at a newer version with the
 //! same or newer values. A DDL statement on
@@ -632,9 +632,8 @@ impl Incremental {
     }
 
     /// Whether chunks were sent since the last call: the stream then stores
-    /// its offsets at once (at the transaction boundary after the high
-    /// watermark, waiting for the broker), before the next window, so a
-    /// restart re-reads no chunk that was sent before the last one.
+    /// its offsets (waiting for the broker) before it sends the next window's
+    /// chunks, so a restart re-reads no chunk that was sent before the last window.
     pub fn take_store_due(&mut self) -> bool {
         std::mem::take(&mut self.store_due)
     }

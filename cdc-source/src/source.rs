@@ -145,6 +145,7 @@ pub async fn run(config: &SourceConfig, shutdown: Arc<AtomicBool>, metrics: Arc<
         reread: Default::default(),
         incremental: crate::incremental::Incremental::new(config, metrics.clone()),
         signals,
+        stored: None,
     }
     .run(start, stored, &shutdown)
     .await

@@ -21,7 +21,7 @@ use crate::signal::Signal;
 use crate::metrics::SourceMetrics;
 use crate::offsets::{OffsetStore, SourceOffsets};
 use crate::position::{BinlogPosition, RowVersion, place};
-use crate::publisher::{Publisher, RecordOrder};
+use crate::publisher::RecordOrder;
 use crate::schema_change;
 use crate::server_sql::ServerError;
 use crate::values::Origin;
@@ -62,6 +62,8 @@ pub struct Stream<'a> {
     pub incremental: Incremental,
     /// The signal topic, when `capture.signal_topic` is set.
     pub signals: Option<crate::signal::KafkaSignals>,
+    /// The offsets stored last.
+    pub stored: Option<SourceOffsets>,
 }
 
 /// The transaction being read: what its events share.
@@ -91,7 +93,8 @@ struct Session {
 
 impl Stream<'_> {
     /// Streams from `start` until `shutdown` is set, then waits for the broker and stores the final offset.
-    pub async fn run(&mut self, start: SourceOffsets, mut stored: Option<SourceOffsets>, shutdown: &AtomicBool) -> Result<()> {
+    pub async fn run(&mut self, start: SourceOffsets, stored: Option<SourceOffsets>, shutdown: &AtomicBool) -> Result<()> {
+        self.stored = stored;
         self.incremental.resume(start.incremental.clone());
         // Tables whose changes a run before skipped (quarantine) are read again first.
         let quarantined: Vec<(String, String)> = start.quarantined.iter().map(|q| (q.database.clone(), q.table.clone())).collect();
@@ -158,11 +161,6 @@ impl Stream<'_> {
                                 backoff = Duration::from_millis(200);
                                 if let Some(next) = self.apply(event, &mut session, &mut covered).await? {
                                     from = next;
-                                    if self.incremental.take_store_due() {
-                                        // Chunks were sent: their progress is stored before the next window.
-                                        self.emitter.publisher.flush(Duration::from_secs(60)).await?;
-                                        store_acknowledged(&self.emitter.publisher, self.offsets, &mut stored).await?;
-                                    }
                                 }
                             }
                             Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
@@ -198,7 +196,7 @@ impl Stream<'_> {
                         if last_flush.elapsed() >= flush_every {
                             last_flush = Instant::now();
                             self.emitter.publisher.settle()?;
-                            store_acknowledged(&self.emitter.publisher, self.offsets, &mut stored).await?;
+                            self.store_acknowledged().await?;
                         }
                     }
                 }
@@ -231,7 +229,7 @@ impl Stream<'_> {
         }
         tracing::info!("shutting down: waiting for the broker to acknowledge what was sent");
         self.emitter.publisher.flush(Duration::from_secs(60)).await?;
-        store_acknowledged(&self.emitter.publisher, self.offsets, &mut stored).await?;
+        self.store_acknowledged().await?;
         tracing::info!(sent = self.emitter.publisher.sent(), skipped = self.emitter.skipped, "stopped");
         Ok(())
     }
@@ -634,6 +632,14 @@ impl Stream<'_> {
     /// transaction after the window, whose first events (GTID, BEGIN) span
     /// at least [`GTID_EVENT_PLACES`] bytes.
     async fn send_chunks(&mut self, chunks: Vec<crate::incremental::Chunk>, at: &BinlogPosition, bound: Option<u64>) -> Result<()> {
+        if self.incremental.take_store_due() {
+            // The previous window's progress is stored (with the transaction
+            // boundary after it) before this window's rows go out, so a
+            // restart reads again at most this window. Its acknowledgements
+            // came in while this window was read.
+            self.emitter.publisher.flush(Duration::from_secs(60)).await?;
+            self.store_acknowledged().await?;
+        }
         let bound = bound.unwrap_or(at.pos + GTID_EVENT_PLACES);
         let mut index = 0u64;
         for chunk in chunks {
@@ -732,14 +738,16 @@ impl SourceInfo {
     }
 }
 
-/// Stores the publisher's acknowledged offsets if they changed since
-/// `stored` (the position, or snapshot progress and signals at the same position).
-async fn store_acknowledged(publisher: &Publisher, offsets: &OffsetStore, stored: &mut Option<SourceOffsets>) -> Result<()> {
-    if let Some(acknowledged) = publisher.acknowledged()
-        && stored.as_ref() != Some(acknowledged)
-    {
-        offsets.store(acknowledged).await?;
-        *stored = Some(acknowledged.clone());
+impl Stream<'_> {
+    /// Stores the publisher's acknowledged offsets if they changed since the
+    /// last store (the position, or snapshot progress and signals at the same position).
+    async fn store_acknowledged(&mut self) -> Result<()> {
+        if let Some(acknowledged) = self.emitter.publisher.acknowledged()
+            && self.stored.as_ref() != Some(acknowledged)
+        {
+            self.offsets.store(acknowledged).await?;
+            self.stored = Some(acknowledged.clone());
+        }
+        Ok(())
     }
-    Ok(())
 }
