@@ -449,14 +449,25 @@ impl Incremental {
             let columns = shape.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
             let tuple = format!("({})", key.join(", "));
             let marks = format!("({})", vec!["?"; key.len()].join(", "));
+            // A composite key's first column also bounds the range by itself:
+            // an index range even where row comparisons are not one.
             let mut params: Vec<Value> = Vec::new();
             let mut bounds = String::new();
             if let Some(last) = &t.last_key {
+                if key.len() > 1 {
+                    bounds.push_str(&format!(" AND {} >= ?", key[0]));
+                    params.push(Value::from(&last[0]));
+                }
                 bounds.push_str(&format!(" AND {tuple} > {marks}"));
                 params.extend(last.iter().map(Value::from));
             }
+            let max = t.max_key.as_deref().unwrap_or_default();
+            if key.len() > 1 && !max.is_empty() {
+                bounds.push_str(&format!(" AND {} <= ?", key[0]));
+                params.push(Value::from(&max[0]));
+            }
             bounds.push_str(&format!(" AND {tuple} <= {marks}"));
-            params.extend(t.max_key.iter().flatten().map(Value::from));
+            params.extend(max.iter().map(Value::from));
             let sql = format!("SELECT {columns} FROM {from} WHERE 1 = 1{bounds}{condition} ORDER BY {} LIMIT {}", key.join(", "), self.chunk_rows);
             planned.push((i, codec, shape.primary_key.clone(), sql, params));
         }

@@ -10,7 +10,9 @@
 //!
 //! Guarantee: [`Frame::parse`] either returns the exact datum that
 //! [`write_frame`] was given or one of the distinct [`FrameError`]s; it never
-//! guesses.
+//! guesses. A zlib datum is inflated to at most [`MAX_DATUM_BYTES`], so a
+//! small record cannot make a reader allocate without bound (a zip bomb, a
+//! corrupt length): a larger one is an error, for the dead-letter queue.
 
 use flate2::read::ZlibDecoder;
 use flate2::{Compress, FlushCompress, Status};
@@ -22,6 +24,9 @@ use uuid::Uuid;
 pub const HEADER_VERSION: u8 = 3;
 /// Bytes before the datum.
 pub const HEADER_LEN: usize = 18;
+/// The largest datum a zlib frame may inflate to (256 MiB: far above any
+/// record a Kafka broker takes, compressed or not).
+pub const MAX_DATUM_BYTES: u64 = 256 << 20;
 const COMPRESSION_NONE: u8 = 0;
 const COMPRESSION_ZLIB: u8 = 5;
 
@@ -55,6 +60,8 @@ pub enum FrameError {
     Truncated { len: usize },
     #[error("Glue frame's zlib-compressed datum is corrupt: {0}")]
     Decompress(String),
+    #[error("Glue frame's zlib-compressed datum inflates to more than {MAX_DATUM_BYTES} bytes")]
+    TooLarge,
 }
 
 /// A parsed frame: which schema version wrote it, and the (decompressed) datum.
@@ -80,11 +87,7 @@ impl<'a> Frame<'a> {
         let (compression, datum) = match bytes[1] {
             COMPRESSION_NONE => (Compression::None, Cow::Borrowed(body)),
             COMPRESSION_ZLIB => {
-                let mut out = Vec::with_capacity(body.len() * 3);
-                ZlibDecoder::new(body)
-                    .read_to_end(&mut out)
-                    .map_err(|e| FrameError::Decompress(e.to_string()))?;
-                (Compression::Zlib, Cow::Owned(out))
+                Self::inflate(body, MAX_DATUM_BYTES)?
             }
             other => return Err(FrameError::UnknownCompression(other)),
         };
@@ -93,6 +96,19 @@ impl<'a> Frame<'a> {
             compression,
             datum,
         })
+    }
+
+    /// The zlib `body` inflated, if it stays within `limit` bytes.
+    fn inflate(body: &[u8], limit: u64) -> Result<(Compression, Cow<'a, [u8]>), FrameError> {
+        let mut out = Vec::with_capacity(body.len().saturating_mul(3).min(limit as usize));
+        ZlibDecoder::new(body)
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| FrameError::Decompress(e.to_string()))?;
+        if out.len() as u64 > limit {
+            return Err(FrameError::TooLarge);
+        }
+        Ok((Compression::Zlib, Cow::Owned(out)))
     }
 }
 
@@ -187,5 +203,10 @@ mod tests {
         let mut bad = good;
         bad[1] = 5; // claims zlib, but the datum is not
         assert!(matches!(Frame::parse(&bad), Err(FrameError::Decompress(_))));
+        // A datum that inflates past the limit is refused, not allocated.
+        let mut bomb = Vec::new();
+        ZlibCompressor::default().compress_into(&vec![0u8; 4096], &mut bomb);
+        assert_eq!(Frame::inflate(&bomb, 4095), Err(FrameError::TooLarge));
+        assert_eq!(Frame::inflate(&bomb, 4096).unwrap().1.len(), 4096);
     }
 }
