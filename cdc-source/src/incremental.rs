@@ -20,10 +20,10 @@
 //! largest key at the start of its snapshot are streamed, not read, so a
 //! snapshot ends under any insert rate. Progress (the tables, the last key of
 //! each table's last chunk sent) is stored with the offsets at the
-//! transaction boundary after the high watermark (stored, once the broker
-//! acknowledged them, before the next window's chunks are sent — the next
-//! window is read meanwhile), so a restart resumes at the next chunk: a
-//! completed chunk is never read again. The window being sent when the process died (at most one
+//! transaction boundary right after the high watermark (the stream waits for
+//! the broker's acknowledgement and stores the offsets before it goes on),
+//! so a restart resumes at the next chunk: a completed chunk is never read
+//! again. The window being sent when the process died (at most one
 //! chunk per table) is read again after the restart, in a new window: its rows
 //! may reach the topic twice, the second time at a newer version with the
 //! same or newer values. A DDL statement on
@@ -230,6 +230,9 @@ pub struct Incremental {
     last_log: Instant,
     /// A chunk was sent: the offsets are to be stored at the next transaction boundary.
     store_due: bool,
+    /// Table shapes read from the catalog, until a DDL statement on the table
+    /// (or a read that names a column gone) drops them.
+    shapes: HashMap<Name, crate::table::TableSchema>,
 }
 
 impl Incremental {
@@ -248,6 +251,7 @@ impl Incremental {
             rate: (Instant::now(), 0),
             last_log: Instant::now(),
             store_due: false,
+            shapes: HashMap::new(),
         }
     }
 
@@ -415,7 +419,15 @@ impl Incremental {
         for &i in &pending {
             let t = &mut progress.tables[i];
             let conn = &mut self.conns[0];
-            let shape = catalog_shape(conn, &t.database, &t.table).await?;
+            let name = (t.database.clone(), t.table.clone());
+            let (shape, fresh) = match self.shapes.get(&name) {
+                Some(shape) => (shape.clone(), false),
+                None => {
+                    let shape = catalog_shape(conn, &t.database, &t.table).await?;
+                    self.shapes.insert(name, shape.clone());
+                    (shape, true)
+                }
+            };
             if shape.columns.is_empty() {
                 t.state = TableState::Gone;
                 t.note = Some("the table no longer exists".into());
@@ -469,20 +481,25 @@ impl Incremental {
             bounds.push_str(&format!(" AND {tuple} <= {marks}"));
             params.extend(max.iter().map(Value::from));
             let sql = format!("SELECT {columns} FROM {from} WHERE 1 = 1{bounds}{condition} ORDER BY {} LIMIT {}", key.join(", "), self.chunk_rows);
-            planned.push((i, codec, shape.primary_key.clone(), sql, params));
+            planned.push((i, codec, shape.primary_key.clone(), sql, params, fresh));
         }
-        let queries = planned.iter().zip(self.conns.iter_mut()).map(|((_, _, _, sql, params), conn)| conn.exec::<mysql_async::Row, _, _>(sql.as_str(), params.clone()));
+        let queries = planned.iter().zip(self.conns.iter_mut()).map(|((_, _, _, sql, params, _), conn)| conn.exec::<mysql_async::Row, _, _>(sql.as_str(), params.clone()));
         let results = futures_util::future::join_all(queries).await;
         let marks = high_watermark(&mut self.conns[0], low, self.signal_table.as_ref()).await?;
 
         let mut chunks = Vec::new();
-        for ((i, codec, key_at, _, _), rows) in planned.into_iter().zip(results) {
+        for ((i, codec, key_at, _, _, fresh), rows) in planned.into_iter().zip(results) {
             let t = &mut progress.tables[i];
             let rows = match rows {
                 Ok(rows) => rows,
                 Err(mysql_async::Error::Server(e)) if e.code == 1146 => {
                     t.state = TableState::Gone;
                     t.note = Some("the table no longer exists".into());
+                    continue;
+                }
+                Err(mysql_async::Error::Server(e)) if e.code == 1054 && !fresh => {
+                    // A column of the remembered shape is gone: read the catalog again next window.
+                    self.shapes.remove(&(t.database.clone(), t.table.clone()));
                     continue;
                 }
                 Err(mysql_async::Error::Server(e)) if t.filter.is_some() && matches!(e.code, 1054 | 1064) => {
@@ -581,8 +598,10 @@ impl Incremental {
     }
 
     /// A DDL statement on `database.table`: a chunk of it in the window (open
-    /// or not yet) was read with a shape that may be gone; it is read again.
+    /// or not yet) was read with a shape that may be gone; it is read again,
+    /// with the shape read from the catalog anew.
     pub fn discard(&mut self, database: &str, table: &str) {
+        self.shapes.remove(&(database.to_string(), table.to_string()));
         if let Some(window) = &mut self.window {
             let before = window.chunks.len();
             window.chunks.retain(|c| !(c.database == database && c.table == table));
@@ -590,6 +609,12 @@ impl Incremental {
                 tracing::info!(%database, %table, "incremental snapshot: DDL on the table during its chunk's window; the chunk is read again");
             }
         }
+    }
+
+    /// Any DDL statement: the remembered shapes are read again (a statement
+    /// whose targets are not recognised must not leave a stale one).
+    pub fn forget_shapes(&mut self) {
+        self.shapes.clear();
     }
 
     /// The stream reached the high watermark of window `id` (the deletion of
@@ -632,7 +657,7 @@ impl Incremental {
         if self.last_log.elapsed() >= Duration::from_secs(10) {
             self.last_log = Instant::now();
             for t in progress.tables.iter().filter(|t| t.state == TableState::Pending) {
-                tracing::info!(database = %t.database, table = %t.table, rows = t.rows, estimated = ?t.estimate, chunks = t.chunks, "incremental snapshot progress");
+                tracing::info!(database = %t.database, table = %t.table, range = t.part, rows = t.rows, estimated = ?t.estimate, chunks = t.chunks, "incremental snapshot progress");
             }
         }
         self.rate.1 += sent;
@@ -643,8 +668,8 @@ impl Incremental {
     }
 
     /// Whether chunks were sent since the last call: the stream then stores
-    /// its offsets (waiting for the broker) before it sends the next window's
-    /// chunks, so a restart re-reads no chunk that was sent before the last window.
+    /// its offsets at once (at the transaction boundary after them, waiting
+    /// for the broker), so a restart re-reads no chunk sent before the last window.
     pub fn take_store_due(&mut self) -> bool {
         std::mem::take(&mut self.store_due)
     }

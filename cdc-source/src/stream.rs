@@ -161,6 +161,13 @@ impl Stream<'_> {
                                 backoff = Duration::from_millis(200);
                                 if let Some(next) = self.apply(event, &mut session, &mut covered).await? {
                                     from = next;
+                                    if self.incremental.take_store_due() {
+                                        // A window's chunks were sent: the offsets saying so are
+                                        // stored before anything else, so a restart reads at most
+                                        // the window in flight again.
+                                        self.emitter.publisher.flush(Duration::from_secs(60)).await?;
+                                        self.store_acknowledged().await?;
+                                    }
                                 }
                             }
                             Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
@@ -423,6 +430,7 @@ impl Stream<'_> {
     async fn ddl(&mut self, at: &BinlogPosition, ts_ms: i64, server_id: u32, database: &str, statement: &str, gtid: &Option<String>) -> Result<()> {
         let config = self.config;
         self.metrics.ddl.inc();
+        self.incremental.forget_shapes();
         let targets = schema_change::ddl_targets(statement, database);
         let captured: Vec<&schema_change::DdlTarget> = targets.iter().filter(|t| config.capture.captures(&t.database, &t.table)).collect();
         let relevant = match targets.first() {
@@ -632,14 +640,6 @@ impl Stream<'_> {
     /// transaction after the window, whose first events (GTID, BEGIN) span
     /// at least [`GTID_EVENT_PLACES`] bytes.
     async fn send_chunks(&mut self, chunks: Vec<crate::incremental::Chunk>, at: &BinlogPosition, bound: Option<u64>) -> Result<()> {
-        if self.incremental.take_store_due() {
-            // The previous window's progress is stored (with the transaction
-            // boundary after it) before this window's rows go out, so a
-            // restart reads again at most this window. Its acknowledgements
-            // came in while this window was read.
-            self.emitter.publisher.flush(Duration::from_secs(60)).await?;
-            self.store_acknowledged().await?;
-        }
         let bound = bound.unwrap_or(at.pos + GTID_EVENT_PLACES);
         let mut index = 0u64;
         for chunk in chunks {
