@@ -4,7 +4,7 @@
 //!    "incremental"`, small chunks, two tables at a time) while writers
 //!    update, delete, re-insert and re-key rows — a hot table hammered so that
 //!    changes land inside chunk windows — and the source is killed with
-//!    SIGKILL several times mid-snapshot. Then ClickHouse equals MySQL, every
+//!    SIGKILL several times mid-snapshot, and a column is added mid-way. Then ClickHouse equals MySQL, every
 //!    restart resumed (not from zero), and (MariaDB run, Kafka Connect JSON)
 //!    the topic holds each key's snapshot row once, again only for rows of
 //!    the window in flight at a kill.
@@ -65,7 +65,7 @@ async fn writers(server: integration_tests::DbServer, db: String, stop: Arc<Atom
             0..45 => format!("UPDATE `{db}`.`{table}` SET a = a + 1, b = CONCAT('u', a) WHERE id = {id}"),
             45..60 => format!("DELETE FROM `{db}`.`{table}` WHERE id = {id}"),
             60..80 => format!(
-                "INSERT INTO `{db}`.`{table}` VALUES ({id}, 1, 'again', '2025-05-05 05:05:05.005', 1.50) ON DUPLICATE KEY UPDATE a = a + 7"
+                "INSERT INTO `{db}`.`{table}` (id, a, b, c, d) VALUES ({id}, 1, 'again', '2025-05-05 05:05:05.005', 1.50) ON DUPLICATE KEY UPDATE a = a + 7"
             ),
             80..90 => {
                 moved += 1;
@@ -175,6 +175,10 @@ async fn incremental_snapshot_resumes_after_kills_under_writes() {
             pipeline.kill_source();
             pipeline.start_source();
         }
+        // A column added mid-snapshot, and values in it across the key space
+        // (in chunks read before and after): later chunks carry the new shape.
+        my.query_drop(format!("ALTER TABLE `{db}`.big ADD COLUMN extra INT NULL")).await.unwrap();
+        my.query_drop(format!("UPDATE `{db}`.big SET extra = id % 5 WHERE id % 97 = 0")).await.unwrap();
         let status = wait_until_snapshot_done(&mut pipeline, Duration::from_secs(300));
         stop.store(true, Ordering::Relaxed);
         assert!(integration_tests::log_of(&pipeline.source_log()).contains("read in key ranges side by side"));
