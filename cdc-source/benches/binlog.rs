@@ -12,6 +12,8 @@
 //!
 //!     cargo bench -p cdc-source --bench binlog     # starts the local stack if needed
 
+#![recursion_limit = "256"] // the bench's async main nests the source's futures deeply
+
 use cdc_source::binlog::{BinlogEvent, BinlogReader, RowsEvent, TableFilter};
 use cdc_source::codec::Codecs;
 use cdc_source::config::CaptureConfig;

@@ -65,6 +65,40 @@ pub struct SnapshotProgress {
     pub tables: Vec<TableProgress>,
 }
 
+impl SnapshotProgress {
+    /// A new snapshot, with no table yet.
+    pub fn new() -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds `tables` (with `filters`, `db.table` → SQL condition) to read
+    /// from their first key; a table already listed starts over.
+    pub fn add(&mut self, tables: Vec<Name>, filters: &BTreeMap<String, String>) {
+        for (database, table) in tables {
+            self.tables.retain(|t| (&t.database, &t.table) != (&database, &table));
+            let filter = filters.get(&format!("{database}.{table}")).cloned();
+            self.tables.push(TableProgress {
+                database,
+                table,
+                part: 0,
+                state: TableState::Pending,
+                filter,
+                last_key: None,
+                max_key: None,
+                rows: 0,
+                chunks: 0,
+                estimate: None,
+                note: None,
+            });
+        }
+        self.error = None;
+        tracing::info!(id = %self.id, tables = self.tables.iter().filter(|t| t.state == TableState::Pending).count(), "incremental snapshot started");
+    }
+}
+
 /// One table of an incremental snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableProgress {
@@ -214,7 +248,9 @@ pub struct WindowRead {
 
 /// The incremental snapshot engine the stream drives.
 pub struct Incremental {
-    progress: Option<SnapshotProgress>,
+    /// Shared with the offsets marked per transaction (a mark holds the
+    /// `Arc`; a change copies it once, not every transaction).
+    progress: Option<Arc<SnapshotProgress>>,
     window: Option<Window>,
     conns: Vec<Conn>,
     signal_table: Option<Name>,
@@ -256,7 +292,7 @@ impl Incremental {
     }
 
     /// Continues the snapshot stored with the offsets, if one is unfinished.
-    pub fn resume(&mut self, stored: Option<SnapshotProgress>) {
+    pub fn resume(&mut self, stored: Option<Arc<SnapshotProgress>>) {
         if let Some(progress) = &stored
             && progress.tables.iter().any(|t| t.state == TableState::Pending)
         {
@@ -269,8 +305,13 @@ impl Incremental {
     }
 
     /// The progress to store with the offsets.
-    pub fn progress(&self) -> Option<SnapshotProgress> {
+    pub fn progress(&self) -> Option<Arc<SnapshotProgress>> {
         self.progress.clone()
+    }
+
+    /// The progress, to change.
+    fn progress_mut(&mut self) -> Option<&mut SnapshotProgress> {
+        self.progress.as_mut().map(Arc::make_mut)
     }
 
     /// Adds `tables` to the snapshot (a new snapshot when none is running);
@@ -278,40 +319,18 @@ impl Incremental {
     pub fn start(&mut self, tables: Vec<Name>, filters: &BTreeMap<String, String>) {
         let running = self.progress.as_ref().is_some_and(|p| p.tables.iter().any(|t| t.state == TableState::Pending));
         if !running {
-            self.progress = Some(SnapshotProgress {
-                id: uuid::Uuid::new_v4().to_string(),
-                ..Default::default()
-            });
+            self.progress = Some(Arc::new(SnapshotProgress::new()));
         }
-        let progress = self.progress.as_mut().expect("set above");
-        for (database, table) in tables {
-            progress.tables.retain(|t| (&t.database, &t.table) != (&database, &table));
-            if let Some(window) = &mut self.window {
-                window.chunks.retain(|c| (&c.database, &c.table) != (&database, &table));
-            }
-            let filter = filters.get(&format!("{database}.{table}")).cloned();
-            progress.tables.push(TableProgress {
-                database,
-                table,
-                part: 0,
-                state: TableState::Pending,
-                filter,
-                last_key: None,
-                max_key: None,
-                rows: 0,
-                chunks: 0,
-                estimate: None,
-                note: None,
-            });
+        if let Some(window) = &mut self.window {
+            window.chunks.retain(|c| !tables.iter().any(|(d, t)| (d, t) == (&c.database, &c.table)));
         }
-        progress.error = None;
-        tracing::info!(id = %progress.id, tables = progress.tables.iter().filter(|t| t.state == TableState::Pending).count(), "incremental snapshot started");
+        self.progress_mut().expect("set above").add(tables, filters);
         self.publish_gauges();
     }
 
     /// `stop-snapshot`: the named tables (all when empty) are not read further.
     pub fn stop(&mut self, tables: &[Name]) {
-        let Some(progress) = &mut self.progress else { return };
+        let Some(progress) = self.progress_mut() else { return };
         for t in progress.tables.iter_mut().filter(|t| t.state == TableState::Pending) {
             if tables.is_empty() || tables.iter().any(|(d, n)| (d, n) == (&t.database, &t.table)) {
                 t.state = TableState::Stopped;
@@ -327,7 +346,7 @@ impl Incremental {
 
     /// `pause-snapshot` / `resume-snapshot`: whether new windows are read.
     pub fn pause(&mut self, paused: bool) {
-        if let Some(progress) = &mut self.progress {
+        if let Some(progress) = self.progress_mut() {
             progress.paused = paused;
             if !paused {
                 progress.error = None;
@@ -374,7 +393,7 @@ impl Incremental {
                          on capture.signal_table; with GTID watermarks the server needs gtid_mode = ON; SELECT on the tables), \
                          then send resume-snapshot (cdc-source snapshot resume) or restart the source"
                     );
-                    if let Some(progress) = &mut self.progress {
+                    if let Some(progress) = self.progress_mut() {
                         progress.error = Some(message);
                     }
                 }
@@ -384,7 +403,7 @@ impl Incremental {
     }
 
     async fn try_read_window(&mut self, mysql: &MysqlConnector, codecs: &mut Codecs) -> Result<WindowRead> {
-        let Some(progress) = &mut self.progress else { return Ok(WindowRead::default()) };
+        let Some(progress) = self.progress.as_mut().map(Arc::make_mut) else { return Ok(WindowRead::default()) };
         if self.conns.is_empty() {
             let mut conn = mysql.connect().await.context("connecting for an incremental snapshot chunk")?;
             conn.query_drop("SET SESSION time_zone = '+00:00'").await?;
@@ -629,7 +648,7 @@ impl Incremental {
     /// Ends the window: its chunks, with the progress moved past them.
     fn close(&mut self) -> Option<Vec<Chunk>> {
         let window = self.window.take()?;
-        let progress = self.progress.as_mut()?;
+        let progress = self.progress.as_mut().map(Arc::make_mut)?;
         let mut sent = 0;
         for chunk in &window.chunks {
             let Some(t) = progress

@@ -87,7 +87,7 @@ async fn snapshot(config: &SourceConfig, action: SnapshotAction) -> anyhow::Resu
         SnapshotAction::Resume => signal::control(config, "resume-snapshot", &[]).await,
         SnapshotAction::Status => {
             let stored = cdc_source::source::stored_offsets(config).await?;
-            print!("{}", cdc_source::incremental::render_status(stored.as_ref().and_then(|o| o.incremental.as_ref())));
+            print!("{}", cdc_source::incremental::render_status(stored.as_ref().and_then(|o| o.incremental.as_deref())));
             Ok(())
         }
     }

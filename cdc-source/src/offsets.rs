@@ -37,7 +37,7 @@ pub struct SourceOffsets {
     pub quarantined: Vec<Quarantined>,
     /// The incremental snapshot's progress: a restart resumes at its next chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incremental: Option<crate::incremental::SnapshotProgress>,
+    pub incremental: Option<std::sync::Arc<crate::incremental::SnapshotProgress>>,
     /// The next record of the signal topic (`capture.signal_topic`) to act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_offset: Option<i64>,

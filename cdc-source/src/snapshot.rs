@@ -71,11 +71,11 @@ pub async fn captured_tables(conn: &mut Conn, capture: &CaptureConfig) -> Result
 pub async fn incremental_start(conn: &mut Conn, config: &SourceConfig) -> Result<SourceOffsets> {
     let now = binlog_status(conn).await?;
     let tables = captured_tables(conn, &config.capture).await?;
-    let mut engine = crate::incremental::Incremental::new(config, Default::default());
-    engine.start(tables, &Default::default());
+    let mut progress = crate::incremental::SnapshotProgress::new();
+    progress.add(tables, &Default::default());
     tracing::info!(position = %now.position, "snapshot.method = incremental: streaming from here while the tables are read in chunks");
     Ok(SourceOffsets {
-        incremental: engine.progress(),
+        incremental: Some(std::sync::Arc::new(progress)),
         ..SourceOffsets::streaming_from(now, config)
     })
 }
