@@ -173,11 +173,6 @@ impl Stream<'_> {
                             Some(Ok(None)) => break ReadError::Connection("the server ended the binlog stream".into()),
                             Some(Err(e)) => break e,
                         }
-                        if let Some(signals) = &mut self.signals {
-                            for (id, signal) in signals.poll() {
-                                self.act(&id, signal).await?;
-                            }
-                        }
                         if self.incremental.due() {
                             let read = self.incremental.read_window(self.mysql, self.codecs).await?;
                             if !read.blocking.is_empty() {
@@ -202,6 +197,12 @@ impl Stream<'_> {
                         }
                         if last_flush.elapsed() >= flush_every {
                             last_flush = Instant::now();
+                            // The signal topic, once per flush interval (not per event).
+                            if let Some(signals) = &mut self.signals {
+                                for (id, signal) in signals.poll() {
+                                    self.act(&id, signal).await?;
+                                }
+                            }
                             self.emitter.publisher.settle()?;
                             self.store_acknowledged().await?;
                         }
