@@ -8,11 +8,23 @@ use shared::config::{ConfigError, GlueConfig, KafkaConfig, MetricsConfig, MysqlC
 /// Environment prefix: `CDC_SOURCE_MYSQL__HOST=...`, `CDC_SOURCE_CONFIG=file.toml`.
 pub const ENV_PREFIX: &str = "CDC_SOURCE_";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// This binary's configuration reference and example (`config-docs`, `config-example`).
+pub fn reference() -> shared::config::reference::Reference {
+    shared::config::reference::Reference::new::<SourceConfig>("cdc-source", ENV_PREFIX)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
+    /// The server whose binlog is read. It must have `log_bin`, `binlog_format = ROW`,
+    /// `binlog_row_image = FULL`, `binlog_row_metadata = FULL` and (MariaDB) `log_bin_compress`
+    /// off; the source checks each at start and names the setting to change. The user needs
+    /// `REPLICATION SLAVE`, `REPLICATION CLIENT` and `SELECT` on the captured tables (and, for the
+    /// consistent snapshot on MySQL, `RELOAD` for its brief global read lock, or `LOCK TABLES` with
+    /// `snapshot.locking = "tables"`).
     pub mysql: MysqlConfig,
     pub kafka: KafkaConfig,
+    /// The AWS Glue Schema Registry the Avro schemas go to (with `capture.format = "avro"`).
     #[serde(default)]
     pub glue: GlueConfig,
     pub capture: CaptureConfig,
@@ -25,122 +37,140 @@ pub struct SourceConfig {
 }
 
 /// What is captured and how it is named (Debezium: `topic.prefix`, `database.server.id`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureConfig {
-    /// Topics are `<topic_prefix>.<db>.<table>`; schema changes go to `<topic_prefix>`.
+    /// Topics are `<topic_prefix>.<db>.<table>`; schema changes go to `<topic_prefix>`. Letters,
+    /// digits, `.`, `_`, `-`. In `<db>` and `<table>` every character a topic cannot hold (anything
+    /// but ASCII letters, digits, `.`, `_`, `-`) becomes `_`, as Debezium does; the exact names
+    /// travel in `source.db` / `source.table`.
+    #[schemars(example = &"cdc")]
     pub topic_prefix: String,
-    /// The replica server id this reader presents; unique in the replication topology.
+    /// The replica server id this reader presents: non-zero, unique in the replication topology.
+    #[schemars(example = 5701)]
     pub server_id: u32,
-    /// Databases to capture (empty: all but the system ones).
+    /// Databases to capture (empty: all but `mysql`, `information_schema`, `performance_schema`,
+    /// `sys`).
     #[serde(default)]
     pub include_databases: Vec<String>,
-    /// `db.table` names to capture (empty: every table of the captured databases).
+    /// `db.table` names to capture (empty: every table of the captured databases). The lists are
+    /// stored with the offsets: a start whose lists take in tables the last run did not capture
+    /// reads those tables first (their rows, then their changes).
     #[serde(default)]
     pub include_tables: Vec<String>,
     /// `db.table` names never captured.
     #[serde(default)]
     pub exclude_tables: Vec<String>,
-    /// `db.table.column` names left out of every event.
+    /// `db.table.column` names left out of every event (and of the schemas).
     #[serde(default)]
     pub exclude_columns: Vec<String>,
-    /// Partitions of each table topic the source creates (keys are spread with Kafka's murmur2).
+    /// Partitions of each table topic the source creates; records are keyed by primary key with
+    /// Kafka's murmur2 partitioner.
     #[serde(default = "default_partitions")]
     pub topic_partitions: i32,
-    /// Replication factor of the topics the source creates (use 3 on MSK / production clusters).
+    /// Replication factor of the topics the source creates (table topics, schema changes, offsets,
+    /// heartbeats); set 3 on MSK and other production clusters.
     #[serde(default = "default_replication")]
     pub topic_replication_factor: i32,
-    /// Write a tombstone (null value) after each delete, for log compaction.
+    /// Write a tombstone (the key with a null value) after each delete, for log compaction.
     #[serde(default = "default_true")]
     pub tombstones_on_delete: bool,
-    /// Record encoding: Glue Avro (default) or Kafka Connect JSON with schemas.
+    /// Record encoding.
     #[serde(default)]
     pub format: OutputFormat,
-    /// The server sends a heartbeat when idle this long (also bounds how stale metrics get).
+    /// The server sends a heartbeat when the binlog is idle this long (this also bounds how stale
+    /// the lag metrics get); the period of `heartbeat_topic` records.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_interval_ms: u64,
-    /// If set, a heartbeat record (`{serverName}` → `{ts_ms}`) goes to this
-    /// topic every `heartbeat_interval_ms`, so consumers see the source is alive
-    /// while captured tables are idle (Debezium: `__debezium-heartbeat.<prefix>`).
+    /// If set, a record `{serverName}` → `{ts_ms}` goes to this topic every `heartbeat_interval_ms`
+    /// (Debezium's `__debezium-heartbeat.<prefix>`), so consumers can tell an idle source from a
+    /// dead one.
     #[serde(default)]
     pub heartbeat_topic: Option<String>,
-    /// Change kinds not published (Debezium's `skipped.operations`): any of
-    /// `c` (inserts), `u` (updates), `d` (deletes), `t` (truncates, and the
-    /// truncate event sent for `DROP TABLE`). Default: none, so a consumer
-    /// can keep a copy equal to the source (Debezium skips `t` by default).
+    /// Change kinds not published (Debezium's `skipped.operations`): any of `c` (inserts), `u`
+    /// (updates), `d` (deletes), `t` (`TRUNCATE`, and the truncate event sent for `DROP TABLE`).
+    /// Debezium skips `t` by default; we publish it, because a consumer cannot stay equal to the
+    /// table without it.
     #[serde(default)]
     pub skipped_operations: Vec<String>,
-    /// The largest record the source sends, in bytes (key, value and
-    /// headers). Default: the broker's `message.max.bytes`, asked at start
-    /// (1,048,588 when the broker does not say).
+    /// The largest record the source sends, in bytes (key, value and headers), 1000 to 10⁹; the
+    /// producer's `message.max.bytes` follows it. Default: the broker's `message.max.bytes`, asked
+    /// at start (1,048,588 when the broker does not say).
     #[serde(default)]
     pub max_record_bytes: Option<usize>,
-    /// A change whose record would be larger: `quarantine` (default) skips
-    /// that table's changes from then on — counted, logged, named by the
-    /// `cdc_source_quarantined` metric — and re-reads the table when the
-    /// source starts next (after the limit was raised or the column
-    /// excluded); `fail` stops the source with the table and the fix.
+    /// What a change whose record would be larger than `max_record_bytes` does.
     #[serde(default)]
     pub oversized_records: OversizedRecords,
-    /// BIGINT UNSIGNED in events (Debezium's `bigint.unsigned.handling.mode`):
-    /// `long` (default; values above 2^63 − 1 wrap to negative, as Debezium
-    /// sends them) or `precise` (DECIMAL(20, 0), exact). Either way the field
-    /// carries `__debezium.source.column.type = "BIGINT UNSIGNED"`, and the sink
-    /// stores the exact value in a UInt64 column.
+    /// BIGINT UNSIGNED in events (Debezium's `bigint.unsigned.handling.mode`). Either way the field
+    /// carries `__debezium.source.column.type = "BIGINT UNSIGNED"`, and the sink stores the exact
+    /// value in a `UInt64` column.
     #[serde(default)]
     pub bigint_unsigned_handling: BigintUnsignedHandling,
-    /// Debezium's signal table (`signal.data.collection`), `db.table` with
-    /// columns `id VARCHAR(42) PRIMARY KEY, type VARCHAR(32), data
-    /// VARCHAR(2048)`: a row inserted there is a command to the source
-    /// (Debezium's `execute-snapshot`, `stop-snapshot`, `pause-snapshot`,
-    /// `resume-snapshot`), and incremental snapshots write their watermarks
-    /// there (the source's user needs INSERT and DELETE on it). Its own
-    /// changes are not published.
+    /// Debezium's signal table (`signal.data.collection`), `db.table` with columns `id VARCHAR(42)
+    /// PRIMARY KEY, type VARCHAR(32), data VARCHAR(2048)`. A row inserted there is a command to the
+    /// source: `execute-snapshot` with `data = '{"data-collections": ["db.t", …]}'` (optional
+    /// `"type": "blocking"` — default incremental — and `"additional-conditions":
+    /// [{"data-collection": "db.t", "filter": "<SQL condition>"}]`), `stop-snapshot` (optional
+    /// `data-collections`), `pause-snapshot`, `resume-snapshot`; `cdc-source snapshot
+    /// start|stop|pause|resume` writes these rows. Incremental snapshots also write their window
+    /// watermarks there (a `snapshot-window-open` row, deleted again), so with the default
+    /// watermarks the source's user needs INSERT and DELETE on it. Table names are exact `db.table`
+    /// (not regexes). The table's own changes are not published.
     #[serde(default)]
     pub signal_table: Option<String>,
-    /// Debezium's signal topic (`signal.kafka.topic`): records keyed by
-    /// `topic_prefix` with a JSON value `{"type": "execute-snapshot", "data":
-    /// {"data-collections": ["db.table"]}}` (and the other signals) are acted
-    /// on like signal-table rows; where it was read to is stored with the offsets.
+    /// Debezium's Kafka signal channel (`signal.kafka.topic`): records keyed by `topic_prefix` with
+    /// a JSON value `{"type": "execute-snapshot", "data": {"data-collections": ["db.t"], "type":
+    /// "INCREMENTAL"}}` (or the other signals of `signal_table`) are acted on like signal-table
+    /// rows; records with another key are ignored. Read from partition 0; where it was read to is
+    /// stored with the offsets, so a restart does not act on a signal twice. Created (one
+    /// partition) if missing. Without a signal table, the CLI sends through this topic.
     #[serde(default)]
     pub signal_topic: Option<String>,
-    /// Key columns for tables (Debezium's `message.key.columns`):
-    /// `"db.table" = ["col", …]`. A table listed gets this key (instead of its
-    /// primary key, or of none): its records are keyed and partitioned by it,
-    /// and the sink keeps its current rows by it. The columns must identify
+    /// Key columns for tables (Debezium's `message.key.columns`): `"db.table" = ["col", …]`. A
+    /// table listed gets this key instead of its primary key (or of none): its records are keyed
+    /// and partitioned by it, and the sink keeps its current rows by it. The columns must identify
     /// a row (unique and NOT NULL), or rows sharing a key replace each other.
     #[serde(default)]
     pub key_columns: std::collections::BTreeMap<String, Vec<String>>,
-    /// Glue compatibility rule of the table schemas the source creates
-    /// (`NONE`, `BACKWARD`, …; a schema that exists keeps its own). Default
-    /// `NONE`: MySQL lets a table change in ways no Avro rule admits (a column
-    /// retyped, a table dropped and created anew with other columns) and the
-    /// source must follow it; every record names its own schema version, so
-    /// consumers decode it with the schema it was written with.
+    /// Glue compatibility rule of the table schemas the source creates (a schema that exists keeps
+    /// its own). `NONE` by default: MySQL lets a table change in ways no Avro rule admits (a column
+    /// retyped, a table dropped and created anew with other columns) and the source must follow
+    /// it; every record names its own schema version, so consumers decode it with the schema it
+    /// was written with. With a stricter rule such a change stops the source, and the message
+    /// gives the `aws glue update-schema` command that lets it continue.
     #[serde(default)]
     pub schema_compatibility: TableSchemaCompatibility,
 }
 
 /// [`CaptureConfig::bigint_unsigned_handling`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BigintUnsignedHandling {
+    /// An Avro `long`: values above 2⁶³ − 1 wrap to negative, as Debezium sends them.
     #[default]
     Long,
+    /// `decimal(20, 0)`: exact.
     Precise,
 }
 
 /// [`CaptureConfig::oversized_records`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OversizedRecords {
+    /// That table's changes are skipped from then on — logged at error level with the fix,
+    /// `cdc_source_quarantined{table} = 1`, named by `/healthz` (still 200) and by a schema-change
+    /// event whose `ddl` is a comment `-- cdc-source: … put in quarantine: …`, stored with the
+    /// offsets — while every other table goes on; the table is re-read when the source starts next.
+    /// Raise the broker's limit (and the topic's `max.message.bytes`) or leave the column out
+    /// (`exclude_columns`), then restart.
     #[default]
     Quarantine,
+    /// The source stops, naming the table and the fix.
     Fail,
 }
 
 /// [`CaptureConfig::schema_compatibility`]: a Glue compatibility mode, `NONE` by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct TableSchemaCompatibility(pub shared::glue::CompatibilityMode);
 
@@ -150,94 +180,102 @@ impl Default for TableSchemaCompatibility {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
+    /// Avro in the AWS Glue Schema Registry framing (schemas in `[glue]`).
     #[default]
     Avro,
+    /// Kafka Connect `JsonConverter` records with schemas.
     Json,
 }
 
 /// Debezium's `snapshot.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotMode {
-    /// Snapshot when there are no stored offsets, then stream.
+    /// Snapshot when there are no stored offsets (or the last snapshot did not finish), then
+    /// stream.
     #[default]
     Initial,
     /// Snapshot, then stop.
     InitialOnly,
-    /// Like `initial`, and also when the stored position is gone from the
-    /// server (purged): the source then snapshots again and streams from there.
+    /// Like `initial`, and also when the stored position is gone from the server (purged): then it
+    /// snapshots again and streams from there, instead of stopping.
     WhenNeeded,
     /// No data snapshot: stream from the current position.
     NoData,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// How tables are read in full: at the first start, when the stored position is gone, for tables
+/// newly captured, and on signals.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotConfig {
+    /// When the source snapshots (Debezium's `snapshot.mode`).
     #[serde(default)]
     pub mode: SnapshotMode,
-    /// Rows read per primary-key chunk.
+    /// Rows read per primary-key chunk of a consistent snapshot.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: u64,
     /// How the snapshot point is made consistent with the rows read.
     #[serde(default)]
     pub locking: SnapshotLocking,
-    /// How the initial snapshot (and a `when_needed` one) reads the tables:
-    /// `consistent` (one repeatable-read transaction, streaming after it) or
-    /// `incremental` (chunks while the binlog streams; resumable; needs
-    /// `capture.signal_table`).
+    /// How the initial snapshot (and a `when_needed` one) reads the tables; also how tables newly
+    /// taken in by the capture lists are read at a start. Not combinable with `mode =
+    /// "initial_only"` when `incremental`. The default stays `consistent` because it needs no write
+    /// access to the server, no primary keys and no signal table — what a first run on any server
+    /// can count on; choose `incremental` for big tables.
     #[serde(default)]
     pub method: SnapshotMethod,
-    /// Rows per chunk of an incremental snapshot (Debezium's
-    /// `incremental.snapshot.chunk.size`), at most 8192.
+    /// Rows per chunk of an incremental snapshot (Debezium's `incremental.snapshot.chunk.size`), 1
+    /// to 8192; a window holds one chunk per table read.
     #[serde(default = "default_incremental_chunk_rows")]
     pub incremental_chunk_rows: u64,
-    /// Tables an incremental snapshot reads at once (one connection each), 1 to 16.
+    /// Tables (or key ranges of one big table with a one-column integer key, split evenly by key
+    /// value) an incremental snapshot reads side by side, one connection each, in the same window;
+    /// 1 to 16.
     #[serde(default = "default_incremental_tables")]
     pub incremental_parallel_tables: usize,
-    /// How an incremental snapshot marks its windows in the binlog:
-    /// `signal_table` (rows written to `capture.signal_table`) or `gtid`
-    /// (MySQL with `gtid_mode = ON`: the executed GTID sets before and after
-    /// each chunk, for a source that may not write — Debezium's `read.only`).
+    /// How an incremental snapshot marks its windows in the binlog.
     #[serde(default)]
     pub incremental_watermarks: Watermarks,
 }
 
 /// How an incremental snapshot's windows are found in the binlog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Watermarks {
-    /// A row inserted into `capture.signal_table` opens the window, its deletion closes it.
+    /// A row written into `capture.signal_table` before the chunk and deleted after it (MySQL and
+    /// MariaDB).
     #[default]
     SignalTable,
-    /// `@@gtid_executed` before and after the chunk's read (MySQL, GTIDs on; no writes).
+    /// `@@gtid_executed` read before and after the chunk: nothing is written, for a user without
+    /// write privileges (Debezium's `read.only`). MySQL with `gtid_mode = ON` only; elsewhere the
+    /// snapshot stops with that message and the stream goes on.
     Gtid,
 }
 
 /// How the initial snapshot reads the tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotMethod {
-    /// One consistent read of every table before streaming (Debezium's
-    /// default): needs no write access to the server and no primary keys,
-    /// but a cut snapshot starts over.
+    /// One repeatable-read transaction before streaming (Debezium's default): needs no write access
+    /// and no primary keys, but a cut snapshot starts over.
     #[default]
     Consistent,
-    /// Streaming from the start, tables read in primary-key chunks between
-    /// watermarks written to `capture.signal_table`; resumes at the next
-    /// chunk after a restart. Tables without a primary key are read in one
-    /// consistent pass instead.
+    /// Streaming from the start, tables read in primary-key chunks between watermarks
+    /// (docs/ARCHITECTURE.md, incremental snapshots); resumes at the next chunk after a restart;
+    /// needs `capture.signal_table` or `incremental_watermarks = "gtid"`. Tables without a primary
+    /// key are read in one consistent pass.
     Incremental,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotLocking {
-    /// MariaDB: no lock (the consistent-snapshot transaction reports its binlog
-    /// position). MySQL: `global`, or `tables` when the user lacks RELOAD.
+    /// MariaDB: no lock (the consistent-snapshot transaction reports its binlog position). MySQL:
+    /// `global`, or `tables` when the user lacks RELOAD.
     #[default]
     Auto,
     /// A global read lock, held only while the snapshot transaction opens and
@@ -262,10 +300,11 @@ impl Default for SnapshotConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OffsetStoreKind {
-    /// A compacted Kafka topic (default: the offsets live with the data).
+    /// A compacted Kafka topic (one partition, keyed by `topic_prefix`): the offsets live with the
+    /// data.
     #[default]
     Kafka,
     /// A local JSON file, replaced atomically.
@@ -273,32 +312,39 @@ pub enum OffsetStoreKind {
 }
 
 /// How the start-up read-back knows it has read a partition to its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadbackUntil {
     /// Up to the partition's end offset as the broker reports it (Kafka, MSK).
     #[default]
     EndOffset,
-    /// Until the partitions stay silent for 1.5 s: only for test brokers whose
-    /// end offsets are wrong (tansu answers 1 for every partition). Never in production.
+    /// Until the partitions stay silent for 1.5 s: only for test brokers whose end offsets are
+    /// wrong. Never in production.
     QuietPeriod,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where the source keeps its resume position (binlog position, GTID set, snapshot progress, schema
+/// history marks).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetsConfig {
+    /// Where the resume position is kept.
     #[serde(default)]
     pub store: OffsetStoreKind,
-    /// Offsets topic (default `__cdc_offsets.<topic_prefix>`, or `<topic_prefix>.offsets` if that exists from an earlier version).
+    /// Topic of the `kafka` store; default `__cdc_offsets.<topic_prefix>`, named so that a sink's
+    /// pattern for the table topics (`^<prefix>\..*`) does not match it. If a topic
+    /// `<topic_prefix>.offsets` exists (the default of earlier versions) and this is not set, that
+    /// one is kept, with a warning: set it explicitly and make sure a sink pattern excludes it.
     #[serde(default)]
     pub topic: Option<String>,
-    /// File of the `file` store.
+    /// File of the `file` store (replaced atomically).
     #[serde(default = "default_offsets_file")]
     pub file: std::path::PathBuf,
     /// How often the acknowledged position is stored.
     #[serde(default = "default_flush_ms")]
     pub flush_interval_ms: u64,
-    /// How the read-back of the source's topics at start knows a partition is read to its end.
+    /// How the start-up read-back of the source's topics (which makes a restart resend nothing)
+    /// knows a partition is read to its end.
     #[serde(default)]
     pub readback_until: ReadbackUntil,
 }
@@ -519,3 +565,5 @@ fn default_metrics() -> MetricsConfig {
         listen: ([127, 0, 0, 1], 9101).into(),
     }
 }
+
+shared::config_reference_tests!(SourceConfig);

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Validate the configuration and print it as the service would use it (secrets as ***).
     CheckConfig,
+    #[command(flatten)]
+    Reference(shared::config::reference::ReferenceCommand),
     /// Snapshot (per snapshot.mode) and stream the binlog until SIGTERM / Ctrl-C.
     Run,
     /// Snapshots of chosen tables while the source runs: commands sent through
@@ -63,12 +65,16 @@ enum SnapshotAction {
 async fn main() {
     let cli = Cli::parse();
     shared::telemetry::init_logging();
+    if let Command::Reference(command) = &cli.command {
+        std::process::exit(command.run(&cdc_source::config::reference()));
+    }
     let config: SourceConfig = load_or_exit("cdc-source", ENV_PREFIX, &cli.config);
     let result = match cli.command {
         Command::CheckConfig => {
             print!("{}", render(&config));
             Ok(())
         }
+        Command::Reference(_) => unreachable!("handled before the configuration is loaded"),
         Command::Run => run(&config).await,
         Command::Snapshot { action } => snapshot(&config, action).await,
     };

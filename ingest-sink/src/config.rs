@@ -11,12 +11,19 @@ use shared::config::{
 /// Environment prefix: `INGEST_SINK_KAFKA__BOOTSTRAP_SERVERS=...`, `INGEST_SINK_CONFIG=file.toml`.
 pub const ENV_PREFIX: &str = "INGEST_SINK_";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// This binary's configuration reference and example (`config-docs`, `config-example`).
+pub fn reference() -> shared::config::reference::Reference {
+    shared::config::reference::Reference::new::<SinkConfig>("ingest-sink", ENV_PREFIX)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     pub kafka: KafkaConfig,
+    /// The AWS Glue Schema Registry the Avro schemas come from (with `consumer.format = "avro"`).
     #[serde(default)]
     pub glue: GlueConfig,
+    /// Where the tables are written (and, with `state.store = "keepermap"`, the state).
     #[serde(default)]
     pub clickhouse: ClickHouseConfig,
     pub state: StateConfig,
@@ -28,7 +35,7 @@ pub struct SinkConfig {
 }
 
 /// Which store keeps `{minOffset, maxOffset, BEFORE|AFTER}` per topic-partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StateStoreKind {
     /// Redis, compare-and-set through a Lua script.
@@ -39,122 +46,150 @@ pub enum StateStoreKind {
     Memory,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where the per-partition exactly-once state (`{minOffset, maxOffset, BEFORE|AFTER}` and a fence)
+/// lives.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
+    /// The state store.
+    #[schemars(example = StateStoreKind::Redis)]
     pub store: StateStoreKind,
-    /// Required when `store = "redis"`.
+    /// The Redis server of `store = "redis"`.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"url": "redis://127.0.0.1:6379"}))]
     pub redis: Option<RedisConfig>,
-    /// The KeeperMap table used when `store = "keepermap"`.
+    /// The KeeperMap table of `store = "keepermap"` (created in `[clickhouse] database` if
+    /// missing).
     #[serde(default = "default_keepermap_table")]
     pub keepermap_table: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What is consumed, how records become batches, and what a bad record does.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
+    /// Kafka consumer group; also namespaces the state keys.
     #[serde(default = "default_group_id")]
     pub group_id: String,
-    /// Topics to consume; an entry starting with `^` is a regular expression
-    /// (librdkafka's), so `^cdc\\..*` takes every table topic of the source
-    /// with prefix `cdc`, including tables created later (found within 10 s).
-    /// The source's own topics do not match it: schema changes go to `cdc`,
-    /// offsets to `__cdc_offsets.cdc`.
+    /// Topics to consume (at least one). An entry starting with `^` is a regular expression
+    /// (librdkafka's): `'^cdc\..*'` (a TOML literal string) takes every table topic of the source
+    /// with prefix `cdc`, tables created later included (found within
+    /// `topic.metadata.refresh.interval.ms`, 10 s); the source's schema-change topic (`cdc`) and
+    /// offsets topic (`__cdc_offsets.cdc`) do not match it.
+    #[schemars(example = ["^cdc\\..*"])]
     pub topics: Vec<String>,
-    /// A batch closes at this many records of one partition ...
+    /// A partition's batch closes at this many records (at least 1) …
     #[serde(default = "default_batch_max_rows")]
     pub batch_max_rows: usize,
-    /// ... or when its first record has waited this long.
+    /// … or when its first record has waited this long (at least 1).
     #[serde(default = "default_batch_max_wait_ms")]
     pub batch_max_wait_ms: u64,
-    /// `none`: a record that cannot be decoded or converted stops its partition.
-    /// `all`: it goes to `dlq_topic` with the reason, and the partition moves on.
+    /// What a record that cannot be decoded or converted does.
     #[serde(default)]
     pub errors_tolerance: ErrorsTolerance,
-    /// Dead-letter topic (required with `errors_tolerance = "all"`).
+    /// Dead-letter topic (created if missing); required with `errors_tolerance = "all"`. A send is
+    /// retried only for retriable broker errors; a DLQ that refuses a record (size, ACLs, …) stops
+    /// the partition with the reason. The reason header is cut at 1 KiB.
     #[serde(default)]
     pub dlq_topic: Option<String>,
     /// Partitions of the dead-letter topic when the sink creates it.
     #[serde(default = "default_dlq_partitions")]
     pub dlq_topic_partitions: i32,
-    /// Its replication factor (default: the cluster's broker count, up to 3).
+    /// Its replication factor; default: the cluster's broker count, up to 3 (3 lets `acks=all`
+    /// sends meet MSK's `min.insync.replicas = 2`).
     #[serde(default)]
     pub dlq_topic_replication_factor: Option<i32>,
-    /// Where a partition without state or committed offset starts.
+    /// Where a partition with no state and no committed offset starts.
     #[serde(default)]
     pub auto_offset_reset: OffsetReset,
-    /// Work around brokers that answer a fetch from the middle of a record
-    /// batch with the next batch, or with nothing (tansu 0.6): when offsets are
-    /// skipped right after a seek, or a partition stays silent after one, re-read
-    /// it from its beginning once (applied records are skipped). Leave off for
-    /// Kafka and MSK: there a skipped offset after a seek means compaction or
-    /// expired data, and is reported instead.
+    /// For brokers that answer a fetch from inside a record batch with the next batch, or with
+    /// nothing (tansu 0.6): when offsets are skipped right after a seek, or a partition stays
+    /// silent after one, re-read it from its beginning (applied records are skipped; up to 5 times
+    /// per assignment, then the partition stops rather than skip records); fetches whole batches
+    /// (`max.partition.fetch.bytes` = 16 MiB unless set). Keep `false` for Kafka and MSK: there a
+    /// skipped offset after a seek means compaction or expired data, and is reported instead.
     #[serde(default)]
     pub recover_skipped_offsets: bool,
-    /// How record values are encoded.
+    /// How record values are encoded. A record that is not valid in the chosen format is a dead
+    /// letter.
     #[serde(default)]
     pub format: InputFormat,
-    /// `exactly_once` (default): the state machine, fenced state writes and
-    /// insert deduplication tokens. `at_least_once`: insert and commit only — a
-    /// crash may store a batch twice; for comparison and for tables that
-    /// deduplicate by themselves. The state store is then not consulted.
+    /// The delivery guarantee.
     #[serde(default)]
     pub delivery: Delivery,
 }
 
 /// The encoding of record values on the consumed topics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InputFormat {
     /// Avro with the AWS Glue Schema Registry framing (schemas fetched from `[glue]`).
     #[default]
     Avro,
-    /// Kafka Connect `JsonConverter` records with `schemas.enable=true`.
+    /// Kafka Connect `JsonConverter` records with `schemas.enable=true`: the embedded schema
+    /// defines the columns; bytes and decimals base64.
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
+    /// The state machine, fenced state writes and insert deduplication tokens.
     #[default]
     ExactlyOnce,
+    /// Insert and commit only, the state store not consulted: a crash may store a batch twice. To
+    /// measure what exactly-once costs (docs/BENCHMARKS.md), and for tables that deduplicate by
+    /// themselves.
     AtLeastOnce,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorsTolerance {
+    /// It stops its partition (the others go on; `/healthz` turns 503).
     #[default]
     None,
+    /// It goes to `dlq_topic` with the reason, and the partition moves on.
     All,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OffsetReset {
+    /// From the partition's first record.
     #[default]
     Earliest,
+    /// From the next record written.
     Latest,
 }
 
 /// How topics become ClickHouse tables.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyConfig {
-    /// Topic → table; a topic not listed goes to a table named like the topic.
+    /// Target table per topic (`"topic" = "table"`). Unlisted change topics go to
+    /// `<prefix>_<database>_<table>`: the topic prefix with `.` and `-` made `_`, and the source's
+    /// exact database and table names from `source.db` / `source.table` (`cdc.shop.my table` → ``
+    /// `cdc_shop_my table` ``); other topics to a table named like the topic (`.` and `-` become
+    /// `_`).
     #[serde(default)]
     pub tables: BTreeMap<String, String>,
-    /// Create missing tables from the Avro schema (else they must exist).
+    /// Create missing tables from the schema, deduplicating inserts: Debezium change topics as
+    /// `ReplacingMergeTree(_version, _is_deleted)` ordered by the primary key, other topics as
+    /// MergeTree. Else they must exist.
     #[serde(default = "default_true")]
     pub create_tables: bool,
-    /// Add `_topic`, `_partition`, `_offset`, `_timestamp` columns to created tables.
+    /// Created tables get `_topic`, `_partition`, `_offset`, `_timestamp` columns (and are ordered
+    /// by them).
     #[serde(default)]
     pub metadata_columns: bool,
-    /// `non_replicated_deduplication_window` of created tables (inserts remembered for dedup).
+    /// `non_replicated_deduplication_window` of created tables (inserts remembered for
+    /// deduplication; at least 1).
     #[serde(default = "default_dedup_window")]
     pub dedup_window: u64,
-    /// What a dropped source table (`DROP TABLE`) does to its ClickHouse table.
+    /// What a `DROP TABLE` in the source (a truncate event marked `cdc.table.dropped`) does to its
+    /// ClickHouse table. (Dropping the ClickHouse table is not offered: with several partitions,
+    /// one partition's older rows can still arrive after another partition's drop.)
     #[serde(default)]
     pub on_table_drop: TableDropPolicy,
 }
@@ -162,7 +197,7 @@ pub struct ApplyConfig {
 /// What happens in ClickHouse when the source table is dropped. (Dropping
 /// the ClickHouse table is not offered: with several partitions, one
 /// partition's older rows can still arrive after another partition's drop.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TableDropPolicy {
     /// Keep the table with every row of the dropped table marked deleted
@@ -297,3 +332,5 @@ fn default_metrics() -> MetricsConfig {
         listen: ([127, 0, 0, 1], 9102).into(),
     }
 }
+
+shared::config_reference_tests!(SinkConfig);

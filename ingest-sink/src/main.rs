@@ -29,6 +29,8 @@ enum Command {
     Run,
     /// Validate the configuration and print it as the service would use it (secrets as ***).
     CheckConfig,
+    #[command(flatten)]
+    Reference(shared::config::reference::ReferenceCommand),
     /// Inspect or reset the per-partition exactly-once state.
     #[command(subcommand)]
     State(StateCommand),
@@ -52,12 +54,16 @@ enum StateCommand {
 async fn main() {
     let cli = Cli::parse();
     shared::telemetry::init_logging();
+    if let Command::Reference(command) = &cli.command {
+        std::process::exit(command.run(&ingest_sink::config::reference()));
+    }
     let config: SinkConfig = load_or_exit("ingest-sink", ENV_PREFIX, &cli.config);
     let result = match cli.command {
         Command::CheckConfig => {
             print!("{}", render(&config));
             Ok(())
         }
+        Command::Reference(_) => unreachable!("handled before the configuration is loaded"),
         Command::Run => run(&config).await,
         Command::State(StateCommand::Show) => state_show(&config).await,
         Command::State(StateCommand::Reset { topic, partition }) => state_reset(&config, PartitionKey::new(topic, partition)).await,

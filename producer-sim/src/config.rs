@@ -9,15 +9,28 @@ use shared::config::{ClickHouseConfig, ConfigError, GlueConfig, KafkaConfig, Mys
 /// Environment prefix: `PRODUCER_SIM_KAFKA__BOOTSTRAP_SERVERS=...`, `PRODUCER_SIM_CONFIG=file.toml`.
 pub const ENV_PREFIX: &str = "PRODUCER_SIM_";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// This binary's configuration reference and example (`config-docs`, `config-example`).
+pub fn reference() -> shared::config::reference::Reference {
+    shared::config::reference::Reference::new::<SimConfig>("producer-sim", ENV_PREFIX)
+}
+
+/// The `producer-sim` configuration: every section optional, each command checks for those it
+/// needs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
+    /// The cluster `clickstream` writes to (or its `--bootstrap-servers` and other Kafka flags,
+    /// which override this section).
     #[serde(default)]
     pub kafka: Option<KafkaConfig>,
+    /// The schema registry of `clickstream`'s Avro records (`--registry` overrides
+    /// `registry_name`).
     #[serde(default)]
     pub glue: GlueConfig,
+    /// The server `mysql` loads and `verify` compares; required by both.
     #[serde(default)]
     pub mysql: Option<MysqlConfig>,
+    /// The ClickHouse `verify` compares with; required by it.
     #[serde(default)]
     pub clickhouse: Option<ClickHouseConfig>,
 }
@@ -37,3 +50,5 @@ impl Validate for SimConfig {
         Ok(())
     }
 }
+
+shared::config_reference_tests!(SimConfig);

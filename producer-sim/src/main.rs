@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Validate the configuration and print it as the tool would use it (secrets as ***).
     CheckConfig,
+    #[command(flatten)]
+    Reference(shared::config::reference::ReferenceCommand),
     /// Simulate shoppers' clicks into a Kafka topic (Avro via Glue, or JSON).
     Clickstream(Box<ClickstreamArgs>),
     /// Run an OLTP workload (orders, customers, products) against MySQL/MariaDB (`[mysql]`).
@@ -35,12 +37,16 @@ enum Command {
 async fn main() {
     let cli = Cli::parse();
     shared::telemetry::init_logging();
+    if let Command::Reference(command) = &cli.command {
+        std::process::exit(command.run(&producer_sim::config::reference()));
+    }
     let config: SimConfig = load_or_exit("producer-sim", ENV_PREFIX, &cli.config);
     let code = match cli.command {
         Command::CheckConfig => {
             print!("{}", render(&config));
             0
         }
+        Command::Reference(_) => unreachable!("handled before the configuration is loaded"),
         Command::Clickstream(args) => clickstream_command(&args, &config).await,
         Command::Mysql(args) => mysql_command(&args, &config).await,
         Command::Verify(args) => verify_command(&args, &config).await,

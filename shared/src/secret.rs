@@ -80,8 +80,20 @@ impl fmt::Display for Secret {
 }
 
 impl Serialize for Secret {
+    /// `"***"`; an empty secret as `""` (that nothing is set is no secret).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(REDACTED)
+        serializer.serialize_str(if self.0.is_empty() { "" } else { REDACTED })
+    }
+}
+
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    /// A string the reference shows as `secret` (never printed).
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "secret" })
     }
 }
 
@@ -107,5 +119,6 @@ mod tests {
         assert!(!is_sensitive_key("linger.ms") && !is_sensitive_key("partition.assignment.strategy"));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.expose(), "hunter2");
+        assert_eq!(serde_json::to_string(&Secret::default()).unwrap(), "\"\"");
     }
 }

@@ -9,6 +9,7 @@
 //! environment variables `<PREFIX><SECTION>__<KEY>` (e.g.
 //! `INGEST_SINK_KAFKA__BOOTSTRAP_SERVERS`), then `--set section.key=value` flags.
 
+pub mod reference;
 mod sections;
 
 pub use crate::kafka::KafkaConfig;

@@ -7,15 +7,22 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// A MySQL or MariaDB server.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A MySQL or MariaDB server. Every connection of the binary uses these settings (the source's
+/// catalog and binlog connections, `producer-sim mysql`, `verify`). `caching_sha2_password` users
+/// (MySQL 8.0+'s default) authenticate over TLS; without TLS the server's RSA key exchange is used.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlConfig {
+    /// Server host name or address.
     #[serde(default = "default_host")]
     pub host: String,
+    /// Server port (1–65535).
     #[serde(default = "default_mysql_port")]
     pub port: u16,
+    /// User name.
+    #[schemars(example = &"cdc")]
     pub user: String,
+    /// Password (never logged or printed).
     #[serde(default)]
     pub password: Secret,
     /// Encryption of the connection (MySQL's `--ssl-mode` and its files).
@@ -24,12 +31,13 @@ pub struct MysqlConfig {
 }
 
 /// How a connection to MySQL is encrypted: the modes of MySQL's own clients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MysqlTlsMode {
     /// Never encrypt.
     Disabled,
-    /// Encrypt when the server offers TLS (certificate not verified), else plain.
+    /// Encrypt when the server offers TLS (certificate not verified), else plain, said once in the
+    /// log.
     #[default]
     Preferred,
     /// Encrypt or fail; the certificate is not verified.
@@ -41,15 +49,19 @@ pub enum MysqlTlsMode {
 }
 
 /// `[mysql.tls]`: mode, CA and optional client certificate (PEM files).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlTls {
+    /// MySQL's `--ssl-mode`. A mode the server cannot satisfy stops the binary with the fix in the
+    /// message.
     #[serde(default)]
     pub mode: MysqlTlsMode,
-    /// CA certificate(s) that sign the server's certificate (PEM); `verify_*` modes.
+    /// CA certificate(s), PEM, that signed the server's certificate; only with `verify_ca` /
+    /// `verify_identity`. MySQL's self-generated certificates name no host: use `verify_ca` with
+    /// the server's `ca.pem`.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// Client certificate chain (PEM), for servers that require X.509 users.
+    /// Client certificate chain (PEM), for X.509 users; with `key_file`.
     #[serde(default)]
     pub cert_file: Option<PathBuf>,
     /// The client certificate's private key (PEM).
@@ -92,19 +104,23 @@ impl Validate for MysqlTls {
 }
 
 /// The AWS Glue Schema Registry (or a Glue-compatible endpoint).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlueConfig {
+    /// AWS region.
     #[serde(default = "default_region")]
     pub region: String,
-    /// Endpoint override (a local registry); AWS's regional endpoint when unset.
+    /// Endpoint override (a local or Glue-compatible registry); AWS's regional endpoint when unset.
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// The registry holding the schemas.
     #[serde(default = "default_registry")]
     pub registry_name: String,
-    /// Static credentials; the default AWS credential chain when unset.
+    /// Static credentials, with `secret_access_key`; neither: the default AWS credential chain
+    /// (environment, profile, instance or task role).
     #[serde(default)]
     pub access_key_id: Option<String>,
+    /// The secret key of `access_key_id` (never logged or printed).
     #[serde(default)]
     pub secret_access_key: Option<Secret>,
 }
@@ -139,15 +155,19 @@ impl Validate for GlueConfig {
 }
 
 /// A ClickHouse server's HTTP interface.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseConfig {
+    /// The HTTP interface's URL.
     #[serde(default = "default_clickhouse_url")]
     pub url: String,
+    /// Database of the tables.
     #[serde(default = "default_database")]
     pub database: String,
+    /// User name.
     #[serde(default = "default_user")]
     pub user: String,
+    /// Password (never logged or printed).
     #[serde(default)]
     pub password: Secret,
 }
@@ -184,11 +204,13 @@ impl Validate for ClickHouseConfig {
 }
 
 /// A Redis server.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS); printed with the password as `***`.
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS); printed with the password as
+    /// `***`.
     #[serde(serialize_with = "crate::secret::serialize_redacted_url")]
+    #[schemars(example = &"redis://127.0.0.1:6379")]
     pub url: String,
 }
 
@@ -207,11 +229,11 @@ impl Validate for RedisConfig {
     }
 }
 
-/// Where `/metrics` and `/healthz` are served.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where `/metrics` (Prometheus) and `/healthz` are served.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// `address:port`; the port is service-specific by default.
+    /// `address:port` of the HTTP endpoint.
     pub listen: SocketAddr,
 }
 

@@ -12,7 +12,7 @@ use apache_avro::schema_compatibility::{Compatibility as Resolution, SchemaCompa
 use serde::{Deserialize, Serialize};
 
 /// Glue's compatibility modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[value(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CompatibilityMode {

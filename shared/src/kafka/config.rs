@@ -13,13 +13,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A Kafka or Amazon MSK cluster. Typed keys cover what MSK needs (TLS, SASL/SCRAM, IAM);
+/// `properties_file` and `properties` pass anything else to librdkafka, in that order of precedence
+/// over the typed keys.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Comma-separated `host:port` list.
+    #[schemars(example = &"127.0.0.1:9092")]
     pub bootstrap_servers: String,
+    /// Client id reported to the brokers.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Transport. MSK: `ssl` (port 9094), `sasl_ssl` (SCRAM 9096, IAM 9098).
     #[serde(default)]
     pub security_protocol: SecurityProtocol,
     #[serde(default)]
@@ -33,16 +39,17 @@ pub struct KafkaConfig {
     /// Idempotent producer: no duplicates or reordering from producer retries.
     #[serde(default = "default_true")]
     pub idempotence: bool,
-    /// A Java-style `.properties` file of librdkafka properties.
+    /// A Java-style `.properties` file of librdkafka properties (as Kafka tools take); overrides
+    /// the typed keys.
     #[serde(default)]
     pub properties_file: Option<PathBuf>,
-    /// Extra librdkafka properties, e.g. `"linger.ms" = "5"`; win over everything
-    /// else. Printed with sensitive values (passwords, secrets, keys) as `***`.
+    /// Extra librdkafka properties, e.g. `"linger.ms" = "5"`; win over everything else. Printed
+    /// with sensitive values (passwords, secrets, keys) as `***`.
     #[serde(default, serialize_with = "crate::secret::serialize_redacted_properties")]
     pub properties: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum SecurityProtocol {
@@ -72,17 +79,20 @@ impl SecurityProtocol {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// CA bundle (PEM); the system's trust store when unset (fine for MSK).
+    /// CA bundle (PEM) that signed the brokers' certificates; the system's trust store when unset
+    /// (fine for MSK).
     #[serde(default)]
     pub ca_location: Option<PathBuf>,
     /// Client certificate (PEM), for mutual TLS.
     #[serde(default)]
     pub certificate_location: Option<PathBuf>,
+    /// The client certificate's key (PEM), for mutual TLS.
     #[serde(default)]
     pub key_location: Option<PathBuf>,
+    /// Password of the client key (never logged or printed).
     #[serde(default)]
     pub key_password: Option<Secret>,
     /// Check that the broker's certificate names the host.
@@ -102,22 +112,31 @@ impl Default for TlsConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SaslMechanism {
     Plain,
+    // Kafka's names (`SCRAM-SHA-256`); serde's kebab-case would make them `scram-sha256`.
+    #[serde(rename = "scram-sha-256", alias = "scram-sha256")]
+    #[value(name = "scram-sha-256", alias = "scram-sha256")]
     ScramSha256,
+    #[serde(rename = "scram-sha-512", alias = "scram-sha512")]
+    #[value(name = "scram-sha-512", alias = "scram-sha512")]
     ScramSha512,
-    /// MSK IAM: OAUTHBEARER with a SigV4-signed token from AWS credentials.
+    /// MSK IAM: OAUTHBEARER with SigV4-signed tokens from the default AWS credential chain,
+    /// refreshed before they expire.
     AwsMskIam,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
+    /// SASL mechanism; the `[kafka.sasl]` table is required with `sasl_plaintext` and `sasl_ssl`.
     pub mechanism: SaslMechanism,
+    /// User name (`plain`, SCRAM).
     #[serde(default)]
     pub username: Option<String>,
+    /// Password (`plain`, SCRAM; never logged or printed).
     #[serde(default)]
     pub password: Option<Secret>,
     /// Region of the MSK cluster (`aws-msk-iam`).
@@ -125,7 +144,7 @@ pub struct SaslConfig {
     pub aws_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KafkaCompression {
     None,
@@ -355,6 +374,15 @@ mod tests {
             .unwrap();
         assert_eq!(get(&consumer, "group.id").as_deref(), Some("g"));
         assert_eq!(get(&consumer, "compression.type"), None);
+    }
+
+    #[test]
+    fn scram_mechanisms_take_kafkas_names() {
+        let parse = |name: &str| serde_json::from_value::<SaslMechanism>(serde_json::Value::from(name)).unwrap();
+        assert_eq!(parse("scram-sha-256"), SaslMechanism::ScramSha256);
+        assert_eq!(parse("scram-sha-512"), SaslMechanism::ScramSha512);
+        assert_eq!(parse("scram-sha512"), SaslMechanism::ScramSha512);
+        assert_eq!(serde_json::to_value(SaslMechanism::ScramSha256).unwrap(), "scram-sha-256");
     }
 
     #[test]
