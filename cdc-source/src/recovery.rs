@@ -11,9 +11,10 @@
 //! It starts each partition at `high watermark - 1` — the last record on Kafka
 //! and MSK — and stops when every partition has been read up to its high
 //! watermark ([`ReadbackUntil::EndOffset`]). For test brokers whose watermarks
-//! are wrong (tansu answers 1 for every partition) the configured fallback,
-//! [`ReadbackUntil::QuietPeriod`], reads on until the partitions have been
-//! silent for a while (it then reads each partition from its start). A failed
+//! are wrong (the local stack's tansu answers the base offset of a partition's
+//! last record batch, plus one) the configured fallback,
+//! [`ReadbackUntil::QuietPeriod`], reads on from there until the partitions
+//! have been silent for a while. A failed
 //! poll fails the read-back: starting on a partial picture would resend.
 
 use crate::config::ReadbackUntil;
@@ -79,12 +80,7 @@ fn scan(
 ) -> Result<()> {
     let group = format!("cdc-source-readback-{}", std::process::id());
     let mut client = config.client_config(ClientRole::Consumer { group_id: &group })?;
-    // Whole record batches per fetch: a fetch cut short inside a batch makes
-    // some brokers (tansu 0.6) skip the rest of it.
-    client
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .set("max.partition.fetch.bytes", "16777216");
+    client.set("enable.auto.commit", "false").set("enable.partition.eof", "false");
     let consumer: BaseConsumer<KafkaContext> = client.create_with_context(context).context("creating the read-back consumer")?;
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(30)).context("reading topic metadata")?;
     let mut assignment = TopicPartitionList::new();

@@ -102,14 +102,6 @@ pub struct ConsumerConfig {
     /// Where a partition with no state and no committed offset starts.
     #[serde(default)]
     pub auto_offset_reset: OffsetReset,
-    /// For brokers that answer a fetch from inside a record batch with the next batch, or with
-    /// nothing (tansu 0.6): when offsets are skipped right after a seek, or a partition stays
-    /// silent after one, re-read it from its beginning (applied records are skipped; up to 5 times
-    /// per assignment, then the partition stops rather than skip records); fetches whole batches
-    /// (`max.partition.fetch.bytes` = 16 MiB unless set). Keep `false` for Kafka and MSK: there a
-    /// skipped offset after a seek means compaction or expired data, and is reported instead.
-    #[serde(default)]
-    pub recover_skipped_offsets: bool,
     /// How record values are encoded. A record that is not valid in the chosen format is a dead
     /// letter.
     #[serde(default)]

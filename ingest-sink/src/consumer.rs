@@ -53,35 +53,10 @@ enum Ownership {
 }
 
 /// What the loop knows about the offsets it receives for one partition, to
-/// catch a broker that delivers records twice, skips some, or stops serving.
+/// catch a broker that delivers records twice or skips some.
 struct Tracking {
     /// The offset the next record should have, when known.
     next: Option<i64>,
-    /// An unfinished insert to re-form (kept across a rewind).
-    reform: Option<OffsetRange>,
-    /// Times re-read from the beginning in this assignment.
-    rewinds: u32,
-    /// A record arrived since the assignment.
-    received: bool,
-    /// When the last record (or the assignment) happened.
-    since: Instant,
-}
-
-/// With `recover_skipped_offsets`: how long a partition may stay silent after
-/// a seek before it is re-read from the beginning.
-const STALL: Duration = Duration::from_secs(5);
-
-/// With `recover_skipped_offsets`: re-reads of one partition per assignment
-/// before it is stopped rather than skip records.
-const MAX_REWINDS: u32 = 5;
-
-/// What to do with a received record.
-enum Accepted {
-    Record,
-    /// Delivered before (or the partition is being re-read): drop it.
-    Dropped,
-    /// The broker keeps skipping records: stop the partition, lose nothing.
-    Halt,
 }
 
 /// librdkafka context of the sink: the shared Kafka context plus the
@@ -306,11 +281,6 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     if client_config.get("topic.metadata.refresh.interval.ms").is_none() {
         client_config.set("topic.metadata.refresh.interval.ms", "10000");
     }
-    if config.consumer.recover_skipped_offsets && client_config.get("max.partition.fetch.bytes").is_none() {
-        // A fetch cut short inside a record batch makes such brokers skip the
-        // rest of it on the next fetch: fetch whole batches.
-        client_config.set("max.partition.fetch.bytes", "16777216");
-    }
     client_config
         .set("enable.auto.commit", "false")
         .set("statistics.interval.ms", "5000")
@@ -334,9 +304,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     let mut fences: HashMap<PartitionKey, Fence> = HashMap::new();
     let mut halted: HashSet<PartitionKey> = HashSet::new();
     let mut tracks: HashMap<PartitionKey, Tracking> = HashMap::new();
-    let mut last_stall_check = Instant::now();
     let mut committed: HashMap<PartitionKey, i64> = HashMap::new();
-    let recover = config.consumer.recover_skipped_offsets;
 
     while !shutdown.load(Ordering::Relaxed) {
         metrics.turned();
@@ -350,50 +318,36 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
                 if fences.contains_key(&key)
                     && !halted.contains(&key)
                     && let Some(track) = tracks.get_mut(&key)
+                    && accept_offset(&key, track, message.offset(), &metrics)
                 {
-                    match accept_offset(&consumer, &mut batcher, &key, track, message.offset(), recover, &metrics) {
-                        Accepted::Record => {
-                            let record = Record {
-                                offset: message.offset(),
-                                key: message.key().map(<[u8]>::to_vec),
-                                payload: message.payload().map(<[u8]>::to_vec),
-                                timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-                                version: message.headers().and_then(|headers| {
-                                    headers
-                                        .iter()
-                                        .find(|h| h.key == shared::row_version::HEADER)
-                                        .and_then(|h| h.value)
-                                        .and_then(changelog::header_version)
-                                }),
-                                dropped: message.headers().is_some_and(|headers| {
-                                    headers.iter().any(|h| h.key == shared::row_version::DROPPED_HEADER && h.value == Some(b"true".as_slice()))
-                                }),
-                            };
-                            ready.extend(batcher.push(&key, record, Instant::now()));
-                        }
-                        Accepted::Dropped => {}
-                        Accepted::Halt => {
-                            pause(&consumer, &key);
-                            metrics.stopped.with_label_values(&[key.topic.as_str(), &key.partition.to_string()]).set(1);
-                            halted.insert(key.clone());
-                            batcher.revoke(&key);
-                        }
-                    }
+                    let record = Record {
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: message.payload().map(<[u8]>::to_vec),
+                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                        version: message.headers().and_then(|headers| {
+                            headers
+                                .iter()
+                                .find(|h| h.key == shared::row_version::HEADER)
+                                .and_then(|h| h.value)
+                                .and_then(changelog::header_version)
+                        }),
+                        dropped: message.headers().is_some_and(|headers| {
+                            headers.iter().any(|h| h.key == shared::row_version::DROPPED_HEADER && h.value == Some(b"true".as_slice()))
+                        }),
+                    };
+                    ready.extend(batcher.push(&key, record, Instant::now()));
                 }
             }
             Ok(Err(e)) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
             Err(_) => {}
-        }
-        if recover && last_stall_check.elapsed() >= STALL {
-            last_stall_check = Instant::now();
-            check_stalls(&consumer, &mut batcher, &mut tracks);
         }
         ready.extend(batcher.due(Instant::now()));
         for batch in ready {
             let Some(&fence) = fences.get(&batch.key) else { continue };
             match applier.apply(&batch, fence).await {
                 Ok(()) => {
-                    // A re-read (rewind) re-applies nothing; never move the committed offset back.
+                    // Never move the committed offset back.
                     let done = committed.entry(batch.key.clone()).or_insert(-1);
                     if batch.range.max > *done {
                         *done = batch.range.max;
@@ -436,16 +390,7 @@ fn apply_ownership(
             Ownership::Assigned { key, fence, reform, start } => {
                 batcher.assign(&key, reform);
                 halted.remove(&key);
-                tracks.insert(
-                    key.clone(),
-                    Tracking {
-                        next: start,
-                        reform,
-                        rewinds: 0,
-                        received: false,
-                        since: Instant::now(),
-                    },
-                );
+                tracks.insert(key.clone(), Tracking { next: start });
                 fences.insert(key, fence);
             }
             Ownership::Revoked(key) => {
@@ -458,50 +403,18 @@ fn apply_ownership(
     }
 }
 
-/// Checks a record's offset against the expected one. Redelivered offsets are
-/// dropped. A jump is reported — compaction, transaction markers, or records
-/// that expired before they were applied. With `recover` (brokers that answer
-/// a fetch from the middle of a record batch with the *next* batch), a jump
-/// makes the partition be re-read from its beginning instead (already-applied
-/// records are then skipped by the exactly-once plan), up to [`MAX_REWINDS`]
-/// times; then the partition stops — records are never skipped.
-fn accept_offset(
-    consumer: &StreamConsumer<SinkContext>,
-    batcher: &mut PartitionBatcher,
-    key: &PartitionKey,
-    track: &mut Tracking,
-    offset: i64,
-    recover: bool,
-    metrics: &SinkMetrics,
-) -> Accepted {
-    if track.next.is_some_and(|next| offset > next) {
-        metrics.offset_gaps.inc();
-    }
+/// Checks a record's offset against the expected one: false for a record
+/// delivered before (dropped). A jump is reported — compaction, transaction markers, or records
+/// that expired before they were applied.
+fn accept_offset(key: &PartitionKey, track: &mut Tracking, offset: i64, metrics: &SinkMetrics) -> bool {
     match track.next {
         Some(next) if offset < next => {
             metrics.redelivered.inc();
             tracing::debug!(%key, offset, next, "record delivered again: dropped");
-            return Accepted::Dropped;
-        }
-        Some(next) if offset > next && recover && track.rewinds < MAX_REWINDS => {
-            tracing::warn!(
-                %key, expected = next, got = offset,
-                "the broker skipped offsets {next}..{}; re-reading the partition from its beginning (applied records are skipped)",
-                offset - 1
-            );
-            rewind(consumer, batcher, key, track);
-            return Accepted::Dropped;
-        }
-        Some(next) if offset > next && recover => {
-            tracing::error!(
-                %key,
-                "the broker skipped offsets {next}..{} again after {MAX_REWINDS} re-reads; the partition stops here so that \
-                 nothing is lost. Restart the sink to try again",
-                offset - 1
-            );
-            return Accepted::Halt;
+            return false;
         }
         Some(next) if offset > next => {
+            metrics.offset_gaps.inc();
             tracing::warn!(
                 %key,
                 "offsets {next}..{} were not delivered: compaction, transaction markers, or records that expired \
@@ -512,34 +425,7 @@ fn accept_offset(
         _ => {}
     }
     track.next = Some(offset + 1);
-    track.since = Instant::now();
-    track.received = true;
-    Accepted::Record
-}
-
-fn rewind(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, key: &PartitionKey, track: &mut Tracking) {
-    let seek = tokio::task::block_in_place(|| consumer.seek(&key.topic, key.partition, Offset::Beginning, Duration::from_secs(10)));
-    if let Err(e) = seek {
-        tracing::error!(%key, "re-reading from the beginning failed: {e}");
-    }
-    batcher.assign(key, track.reform);
-    track.next = None;
-    track.rewinds += 1;
-    track.since = Instant::now();
-}
-
-/// With `recover_skipped_offsets`: a partition silent for [`STALL`] right
-/// after a seek is re-read from its beginning once (a broker that serves
-/// nothing from the middle of its last batch would otherwise stall it; the
-/// high watermark cannot be trusted on such brokers either).
-fn check_stalls(consumer: &StreamConsumer<SinkContext>, batcher: &mut PartitionBatcher, tracks: &mut HashMap<PartitionKey, Tracking>) {
-    for (key, track) in tracks.iter_mut() {
-        if track.rewinds > 0 || track.received || track.next.is_none() || track.since.elapsed() < STALL {
-            continue;
-        }
-        tracing::warn!(%key, position = ?track.next, "no records for {STALL:?} after seeking; re-reading the partition from its beginning");
-        rewind(consumer, batcher, key, track);
-    }
+    true
 }
 
 fn commit(consumer: &StreamConsumer<SinkContext>, batch: &Batch) {

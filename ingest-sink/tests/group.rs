@@ -3,9 +3,9 @@
 //! frozen instance whose partitions moved on (a zombie) is refused when it
 //! wakes up and writes.
 //!
-//! The group tests use the eager `range` assignor: the local broker (tansu
-//! 0.6) loses partitions in cooperative rebalances after a member dies, and
-//! never reassigns a dead member's partitions until another member joins.
+//! They use the sink's default assignor, cooperative-sticky (the local
+//! broker's old fault of losing partitions in cooperative rebalances is gone:
+//! `broker_faults` in the `it` tests probes it).
 
 mod common;
 
@@ -23,7 +23,6 @@ async fn rebalance_with_a_second_instance_then_a_kill() {
     produce(stack, &topic, TEST_REGISTRY, EVENTS).await;
     let mut setup = SinkSetup::new(&topic, TEST_REGISTRY, "redis");
     setup.batch_max_rows = 500;
-    setup.assignment_strategy = Some("range");
     let config = setup.config_file(stack);
 
     let log_a = format!("{}-a", setup.group);
@@ -59,7 +58,6 @@ async fn a_frozen_instance_is_fenced_when_it_wakes_up() {
     produce(stack, &topic, TEST_REGISTRY, EVENTS).await;
     let mut setup = SinkSetup::new(&topic, TEST_REGISTRY, "redis");
     setup.batch_max_rows = 500;
-    setup.assignment_strategy = Some("range");
     let config = setup.config_file(stack);
 
     // A freezes right after storing BEFORE for its 3rd batch, holding partitions.

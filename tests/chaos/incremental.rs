@@ -309,8 +309,7 @@ async fn signals_start_pause_resume_filter_and_stop_incremental_snapshots() {
         pipeline.wait_for_source_log_count("streaming the binlog", 2, Duration::from_secs(60));
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(integration_tests::log_of(&pipeline.source_log()).matches("signal execute-snapshot: incremental snapshot").count(), 3);
-        // (Assigned before it is stopped again: the local broker's group can
-        // stay stuck when a member leaves in the middle of a join.)
+        // (Assigned before the next stop: see Pipeline::start_sink_assigned.)
         pipeline.start_sink_assigned(Duration::from_secs(90));
 
         // Stopped (while paused, so before it ends): the table is left as far as it got.

@@ -1,6 +1,7 @@
 //! Integration tests against the local stack of real services. Each module
 //! proves one capability; `smoke` proves each service is the real thing.
 
+mod broker_faults;
 mod clickstream;
 mod compose;
 mod glue_serde;

@@ -44,8 +44,6 @@ pub struct SinkSetup {
     pub store: &'static str,
     pub batch_max_rows: usize,
     pub metadata_columns: bool,
-    /// librdkafka `partition.assignment.strategy` (default: the sink's cooperative-sticky).
-    pub assignment_strategy: Option<&'static str>,
     /// Lines added to `[consumer]`.
     pub extra: String,
     /// Overrides of the stack's ClickHouse and Redis URLs (e.g. through an outage proxy).
@@ -63,7 +61,6 @@ impl SinkSetup {
             store,
             batch_max_rows: 1000,
             metadata_columns: false,
-            assignment_strategy: None,
             extra: String::new(),
             clickhouse_url: None,
             redis_url: None,
@@ -81,7 +78,7 @@ impl SinkSetup {
 [kafka]
 bootstrap_servers = "{kafka}"
 # A killed member is noticed in seconds, not the default 45 s.
-properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500"{strategy} }}
+properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
 
 [glue]
 region = "{region}"
@@ -101,8 +98,6 @@ group_id = "{group}"
 topics = ["{topic}"]
 batch_max_rows = {rows}
 batch_max_wait_ms = 200
-# tansu 0.6 answers fetches from mid-batch offsets with the next batch (or nothing).
-recover_skipped_offsets = true
 {extra}
 
 [apply]
@@ -123,10 +118,6 @@ listen = "127.0.0.1:0"
             extra = self.extra,
             table = self.table,
             metadata = self.metadata_columns,
-            strategy = self
-                .assignment_strategy
-                .map(|s| format!(", \"partition.assignment.strategy\" = \"{s}\""))
-                .unwrap_or_default(),
         );
         let path = std::env::temp_dir().join(format!("{}.toml", self.group));
         std::fs::write(&path, text).unwrap();
