@@ -21,7 +21,10 @@ the `clickhouse` Rust crate, curl and the tests use):
   to this query only (`param_*` are query parameters);
 * errors as HTTP 500 with `X-ClickHouse-Exception-Code` and the engine's text;
   a failed or interrupted INSERT is cancelled, never half-committed;
-* HTTP/1.1 keep-alive with TCP_NODELAY.
+* HTTP/1.1 keep-alive with TCP_NODELAY;
+* with `--tls-port`, the same over HTTPS on a second port (one engine behind
+  both), asking for a client certificate signed by `--tls-ca` but not
+  requiring one.
 
 Responses are never compressed (`enable_http_compression` is ignored) and
 `compress=1` is refused with a clear error rather than answered wrongly.
@@ -33,6 +36,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -366,6 +370,23 @@ def _prepend(first, rest):
     yield from rest
 
 
+class TlsHTTPServer(ThreadingHTTPServer):
+    """HTTPS: the handshake happens in the connection's own thread, so a
+    client that stalls or fails it never holds up the others."""
+
+    context = None
+
+    def finish_request(self, request, client_address):
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused our certificate, or spoke plain HTTP
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -373,15 +394,33 @@ def main():
     parser.add_argument("--data-dir", required=True, help="engine data directory (use a fresh one per run)")
     parser.add_argument("--config-file", required=True,
                         help="ClickHouse server config (testkeeper + keeper_map_path_prefix)")
+    parser.add_argument("--tls-port", type=int, help="also serve HTTPS on this port")
+    parser.add_argument("--tls-cert", help="server certificate chain (PEM), with --tls-port")
+    parser.add_argument("--tls-key", help="its private key (PEM)")
+    parser.add_argument("--tls-ca", help="CA of the client certificates asked for (optional for clients)")
     args = parser.parse_args()
 
     os.makedirs(args.data_dir, exist_ok=True)
     Handler.engine = Engine(os.path.abspath(args.data_dir), os.path.abspath(args.config_file))
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"chdb HTTP front end (engine {_engine_version()}) on http://{args.host}:{args.port}", flush=True)
-    server.serve_forever()
+    servers = [ThreadingHTTPServer((args.host, args.port), Handler)]
+    urls = [f"http://{args.host}:{args.port}"]
+    if args.tls_port:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_ca:
+            context.load_verify_locations(args.tls_ca)
+            context.verify_mode = ssl.CERT_OPTIONAL
+        tls_server = TlsHTTPServer((args.host, args.tls_port), Handler)
+        tls_server.context = context
+        servers.append(tls_server)
+        urls.append(f"https://{args.host}:{args.tls_port}")
+    for server in servers:
+        server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: [threading.Thread(target=s.shutdown).start() for s in servers])
+    print(f"chdb HTTP front end (engine {_engine_version()}) on {' and '.join(urls)}", flush=True)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 def _engine_version():

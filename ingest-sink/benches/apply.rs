@@ -89,7 +89,7 @@ async fn main() {
 async fn round_of(stack: &Stack, records: &[Record], delivery: Delivery, cache: Arc<GlueSchemaCache>) -> (f64, f64) {
     let topic = unique_name("bench_apply");
     let key = PartitionKey::new(&topic, 0);
-    let store: Arc<dyn StateStore> = Arc::new(RedisStateStore::connect(&stack.redis_url, &unique_name("bench")).await.unwrap());
+    let store: Arc<dyn StateStore> = Arc::new(RedisStateStore::connect(&shared::config::RedisConfig::at(&stack.redis_url), &unique_name("bench")).await.unwrap());
     let fence = store.acquire(&key).await.unwrap();
     let metrics = Arc::new(SinkMetrics::default());
     let table = unique_name("bench_clicks");

@@ -196,15 +196,15 @@ pub async fn open_store(config: &SinkConfig, retry: &RetryPolicy) -> Result<Arc<
     let group = &config.consumer.group_id;
     Ok(match config.state.store {
         StateStoreKind::Redis => {
-            let url = &config.state.redis.as_ref().expect("validated: redis store has a url").url;
+            let redis = config.state.redis.as_ref().expect("validated: redis store has a url");
             let store = retry
-                .run("connecting to Redis", || RedisStateStore::connect(url, group), StateError::is_transient)
+                .run("connecting to Redis", || RedisStateStore::connect(redis, group), StateError::is_transient)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             Arc::new(store)
         }
         StateStoreKind::Keepermap => {
-            let client = config.clickhouse.client();
+            let client = config.clickhouse.client()?;
             let table = &config.state.keepermap_table;
             let store = retry
                 .run(
@@ -244,7 +244,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
         store: store.clone(),
         decoder,
         delivery: config.consumer.delivery,
-        client: config.clickhouse.client(),
+        client: config.clickhouse.client()?,
         database: config.clickhouse.database.clone(),
         table_for: Box::new(move |topic, source| apply_config.table_for(topic, source)),
         on_table_drop: config.apply.on_table_drop,

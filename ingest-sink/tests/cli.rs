@@ -94,3 +94,55 @@ fn check_config_prints_no_secret() {
     }
     assert!(printed.contains("redis://app:***@127.0.0.1:6379/0") && printed.contains("linger.ms"), "{printed}");
 }
+
+/// A file in the test's temporary directory, holding `text`.
+fn temp_file(name: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("ingest-sink-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn assert_refused(out: &Output, key: &str, hint: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(stderr(out).contains(&format!("`{key}`")) && stderr(out).contains(hint), "{key} / {hint} not in: {}", stderr(out));
+}
+
+/// TLS settings the sink could not honour stop it at start, naming the key:
+/// files for a plain-text url, half a client certificate, a file that is not
+/// PEM, a password given twice.
+#[test]
+fn tls_settings_that_cannot_work_are_refused_at_start() {
+    let not_pem = temp_file("not.pem", "this is not a certificate\n");
+    let https = VALID.replace("http://127.0.0.1:8123", "https://127.0.0.1:8443");
+    let rediss = VALID.replace("redis://127.0.0.1:6379", "rediss://127.0.0.1:6380");
+
+    let out = check_config(VALID, &[&format!("clickhouse.tls.ca_file={not_pem}")]);
+    assert_refused(&out, "clickhouse.tls.ca_file", "https://");
+    let out = check_config(&https, &[&format!("clickhouse.tls.ca_file={not_pem}")]);
+    assert_refused(&out, "clickhouse.tls.ca_file", "certificate");
+    let out = check_config(&https, &[&format!("clickhouse.tls.cert_file={not_pem}")]);
+    assert_refused(&out, "clickhouse.tls.key_file", "set both");
+    let out = check_config(&https, &["clickhouse.tls.ca_file=/nonexistent/ca.pem"]);
+    assert_refused(&out, "clickhouse.tls.ca_file", "not a readable file");
+
+    let out = check_config(VALID, &[&format!("state.redis.tls.ca_file={not_pem}")]);
+    assert_refused(&out, "state.redis.tls.ca_file", "rediss://");
+    let out = check_config(&rediss, &[&format!("state.redis.tls.ca_file={not_pem}")]);
+    assert_refused(&out, "state.redis.tls.ca_file", "certificate");
+    let twice = rediss.replace("rediss://127.0.0.1:6380", "rediss://app:pw@127.0.0.1:6380");
+    let out = check_config(&twice, &["state.redis.password=other"]);
+    assert_refused(&out, "state.redis.password", "keep one");
+    let out = check_config(&rediss, &["state.redis.username=sink"]);
+    assert_refused(&out, "state.redis.username", "needs password");
+}
+
+/// A `rediss://` Redis with an ACL user and its password in a key of its own
+/// passes, and the password is never printed.
+#[test]
+fn redis_password_key_is_accepted_and_never_printed() {
+    let rediss = VALID.replace("redis = { url = \"redis://127.0.0.1:6379\" }", "redis = { url = \"rediss://127.0.0.1:6380\", username = \"sink\", password = \"redis-key-secret\" }");
+    let out = check_config(&rediss, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("redis-key-secret") && printed.contains("password = \"***\""), "{printed}");
+}

@@ -108,7 +108,14 @@ async fn verify_command(args: &VerifyArgs, config: &SimConfig) -> i32 {
         return EXIT_CODE;
     };
     let Some(connector) = connector(mysql) else { return EXIT_CODE };
-    match verify::run(args, &connector, &clickhouse.client()).await {
+    let client = match clickhouse.client() {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("producer-sim: {e}");
+            return EXIT_CODE;
+        }
+    };
+    match verify::run(args, &connector, &client).await {
         Ok(report) => {
             print!("{}", report.render());
             if report.differences() == 0 { 0 } else { 1 }

@@ -12,6 +12,8 @@
 //! * [`retry`]: retrying what failed for a transient reason, with capped backoff.
 //! * [`row_version`]: the ordering version of a MySQL change (binlog coordinates).
 //! * [`sql`]: identifier quoting for MySQL and ClickHouse statements.
+//! * [`tls`]: TLS files of the HTTPS and Redis endpoints, and the one reading
+//!   of certificates every OpenSSL-backed client uses.
 
 pub mod config;
 pub mod connect_json;
@@ -24,3 +26,4 @@ pub mod row_version;
 pub mod secret;
 pub mod sql;
 pub mod telemetry;
+pub mod tls;

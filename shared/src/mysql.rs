@@ -7,8 +7,7 @@
 //! a certificate that does not verify) is an error naming the setting, never a
 //! silent downgrade; only `preferred` falls back to plain, and says so once.
 
-use crate::config::{ConfigError, MysqlConfig, MysqlTlsMode, invalid};
-use std::path::Path;
+use crate::config::{ConfigError, MysqlConfig, MysqlTlsMode};
 use mysql_async::{ClientIdentity, Conn, DriverError, Opts, OptsBuilder, SslOpts};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +66,7 @@ impl MysqlConnector {
                     ssl = ssl.with_root_certs(vec![ca.clone().into()]).with_disable_built_in_roots(true);
                 }
                 if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-                    ssl = ssl.with_client_identity(Some(ClientIdentity::new(client_identity(cert, key)?.into())));
+                    ssl = ssl.with_client_identity(Some(ClientIdentity::new(crate::tls::client_identity(cert, key, "mysql.tls")?.into())));
                 }
                 Some(ssl)
             }
@@ -121,27 +120,4 @@ impl MysqlConnector {
             advice,
         }
     }
-}
-
-/// The PEM certificate chain and private key as the PKCS#12 archive (no
-/// password) that native-tls takes as a client identity.
-fn client_identity(cert_file: &Path, key_file: &Path) -> Result<Vec<u8>, ConfigError> {
-    use openssl::pkcs12::Pkcs12;
-    use openssl::pkey::PKey;
-    use openssl::x509::X509;
-    let read = |path: &Path, field: &str| std::fs::read(path).map_err(|e| invalid(format!("mysql.tls.{field}"), format!("{}: {e}", path.display())));
-    let chain = X509::stack_from_pem(&read(cert_file, "cert_file")?)
-        .map_err(|e| invalid("mysql.tls.cert_file", format!("not a PEM certificate: {e}")))?;
-    let (leaf, rest) = chain.split_first().ok_or_else(|| invalid("mysql.tls.cert_file", "holds no certificate"))?;
-    let key = PKey::private_key_from_pem(&read(key_file, "key_file")?).map_err(|e| invalid("mysql.tls.key_file", format!("not a PEM private key: {e}")))?;
-    let mut extra = openssl::stack::Stack::new().map_err(|e| invalid("mysql.tls.cert_file", e.to_string()))?;
-    for cert in rest {
-        extra.push(cert.clone()).map_err(|e| invalid("mysql.tls.cert_file", e.to_string()))?;
-    }
-    let mut builder = Pkcs12::builder();
-    builder.name("mysql-client").pkey(&key).cert(leaf).ca(extra);
-    let archive = builder
-        .build2("")
-        .map_err(|e| invalid("mysql.tls.key_file", format!("the key does not belong to the certificate in mysql.tls.cert_file: {e}")))?;
-    archive.to_der().map_err(|e| invalid("mysql.tls.cert_file", e.to_string()))
 }

@@ -89,13 +89,8 @@ properties = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500", 
 # (tansu holds a fetch for the whole fetch.wait.max.ms even when data arrives: 500 ms by default)
 
 {glue}
-[clickhouse]
-url = "{clickhouse}"
-
-[state]
-store = "redis"
-redis = {{ url = "{redis}" }}
-
+# ClickHouse over HTTPS and Redis over TLS (an ACL user, a client certificate), as in production.
+{clickhouse_and_state}
 [consumer]
 group_id = "{name}"
 topics = [{topics}]
@@ -110,8 +105,7 @@ tables = {{ "{clicks_topic}" = "{clicks_table}" }}
 listen = "127.0.0.1:0"
 "#,
             kafka = stack.kafka_bootstrap,
-            clickhouse = stack.clickhouse_url,
-            redis = stack.redis_url,
+            clickhouse_and_state = stack.sink_tls_toml("redis", ""),
             topics = topics.join(", "),
         );
         let dir = std::env::temp_dir();
@@ -264,6 +258,7 @@ listen = "127.0.0.1:0"
             ..Default::default()
         }
         .client()
+        .unwrap()
     }
 
     /// Waits until the source's log contains `needle`.

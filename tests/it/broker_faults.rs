@@ -242,3 +242,4 @@ async fn a_member_leaving_mid_join_sticks_the_group() {
     let got = tokio::time::timeout(Duration::from_secs(20), second.recv()).await;
     assert!(got.is_err(), "the group is no longer stuck after a member left mid-join: the broker fault is fixed");
 }
+

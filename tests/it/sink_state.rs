@@ -68,8 +68,45 @@ async fn contract(store: &dyn StateStore) {
 #[tokio::test]
 async fn redis_store_keeps_the_contract() {
     let stack = Stack::get();
-    let store = RedisStateStore::connect(&stack.redis_url, &unique_name("group")).await.unwrap();
+    let store = RedisStateStore::connect(&shared::config::RedisConfig::at(&stack.redis_url), &unique_name("group")).await.unwrap();
     contract(&store).await;
+}
+
+/// Over TLS (`rediss://`), as an ACL user whose password is a key of its
+/// own, presenting a client certificate.
+#[tokio::test]
+async fn redis_store_over_tls_keeps_the_contract() {
+    let stack = Stack::get();
+    let store = RedisStateStore::connect(&stack.redis_tls_config(), &unique_name("group")).await.unwrap();
+    contract(&store).await;
+}
+
+/// What cannot work over TLS is refused with the fix, not retried: a CA
+/// that did not sign the server's certificate, a wrong password.
+#[tokio::test]
+async fn redis_tls_refusals_name_the_fix() {
+    let stack = Stack::get();
+    let mut wrong_ca = stack.redis_tls_config();
+    wrong_ca.tls.ca_file = stack.mysql.ca_file.clone(); // MySQL's own CA: valid PEM, another issuer
+    assert!(wrong_ca.tls.ca_file.is_some(), "the stack names MySQL's CA");
+    match RedisStateStore::connect(&wrong_ca, "g").await {
+        Err(e @ StateError::Refused { .. }) => {
+            assert!(!e.is_transient());
+            assert!(e.to_string().contains("state.redis.tls.ca_file"), "{e}");
+        }
+        Err(other) => panic!("a certificate from another CA must be refused for good: {other:?}"),
+        Ok(_) => panic!("connected with a CA that did not sign the server's certificate"),
+    }
+    let mut wrong_password = stack.redis_tls_config();
+    wrong_password.password = Some(shared::secret::Secret::new("not-the-password"));
+    match RedisStateStore::connect(&wrong_password, "g").await {
+        Err(e @ StateError::Refused { .. }) => {
+            assert!(e.to_string().contains("state.redis.password"), "{e}");
+            assert!(!e.to_string().contains("not-the-password"), "the password leaked into the error: {e}");
+        }
+        Err(other) => panic!("a wrong password must be refused for good: {other:?}"),
+        Ok(_) => panic!("connected with a wrong password"),
+    }
 }
 
 #[tokio::test]
@@ -78,6 +115,31 @@ async fn keepermap_store_keeps_the_contract() {
     let client = clickhouse::Client::default().with_url(&stack.clickhouse_url);
     let store = KeeperMapStateStore::open(client, &unique_name("sink_state"), &unique_name("group")).await.unwrap();
     contract(&store).await;
+}
+
+/// The KeeperMap store over HTTPS (the client every ClickHouse user of the
+/// sink and `verify` builds from `[clickhouse]`).
+#[tokio::test]
+async fn keepermap_store_over_https_keeps_the_contract() {
+    let stack = Stack::get();
+    let client = stack.clickhouse_tls_config().client().unwrap();
+    let store = KeeperMapStateStore::open(client, &unique_name("sink_state"), &unique_name("group")).await.unwrap();
+    contract(&store).await;
+}
+
+/// HTTPS against a CA that did not sign the server's certificate is refused
+/// for good, with the fix.
+#[tokio::test]
+async fn clickhouse_tls_refusal_names_the_fix() {
+    let stack = Stack::get();
+    let mut config = stack.clickhouse_tls_config();
+    config.tls.ca_file = stack.mysql.ca_file.clone();
+    let client = config.client().unwrap();
+    match KeeperMapStateStore::open(client, &unique_name("sink_state"), "g").await {
+        Err(e @ StateError::Refused { .. }) => assert!(e.to_string().contains("clickhouse.tls.ca_file"), "{e}"),
+        Err(other) => panic!("a certificate from another CA must be refused for good: {other:?}"),
+        Ok(_) => panic!("connected with a CA that did not sign the server's certificate"),
+    }
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ fn clickhouse(stack: &Stack) -> clickhouse::Client {
         ..Default::default()
     }
     .client()
+    .unwrap()
 }
 
 fn args(database: &str, prefix: &str, clicks: &str, timeout: u64) -> VerifyArgs {

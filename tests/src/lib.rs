@@ -99,8 +99,18 @@ pub struct Stack {
     pub mariadb: DbServer,
     pub kafka_bootstrap: String,
     pub redis_url: String,
+    /// Redis's TLS listener (`rediss://`), for [`Stack::redis_tls_toml`].
+    pub redis_tls_url: String,
+    pub redis_tls_user: String,
+    pub redis_tls_password: String,
     pub glue_endpoint: String,
     pub clickhouse_url: String,
+    /// The ClickHouse front end's HTTPS listener.
+    pub clickhouse_https_url: String,
+    /// The stack's CA (it signed the Redis and ClickHouse server certificates) and a client certificate it signed.
+    pub tls_ca: PathBuf,
+    pub tls_client_cert: PathBuf,
+    pub tls_client_key: PathBuf,
     /// The stack's Python (with fastavro), for cross-checks with independent implementations.
     pub python: PathBuf,
     pub aws_region: String,
@@ -150,11 +160,65 @@ impl Stack {
             mariadb: server(Flavor::MariaDb, "STACK_MARIADB")?,
             kafka_bootstrap: var("STACK_KAFKA_BOOTSTRAP")?,
             redis_url: var("STACK_REDIS_URL")?,
+            redis_tls_url: var("STACK_REDIS_TLS_URL")?,
+            redis_tls_user: var("STACK_REDIS_TLS_USER")?,
+            redis_tls_password: var("STACK_REDIS_TLS_PASSWORD")?,
             glue_endpoint: var("STACK_GLUE_ENDPOINT")?,
             clickhouse_url: var("STACK_CLICKHOUSE_URL")?,
+            clickhouse_https_url: var("STACK_CLICKHOUSE_HTTPS_URL")?,
+            tls_ca: var("STACK_TLS_CA")?.into(),
+            tls_client_cert: var("STACK_TLS_CLIENT_CERT")?.into(),
+            tls_client_key: var("STACK_TLS_CLIENT_KEY")?.into(),
             python: var("STACK_PYTHON")?.into(),
             aws_region: var("AWS_REGION")?,
         })
+    }
+
+    /// A sink's `[clickhouse]` and `[state]` sections reaching ClickHouse
+    /// (HTTPS) and Redis (TLS, an ACL user, a client certificate) encrypted,
+    /// as production does; `state_table` names the state keys' KeeperMap table
+    /// when `store` is `keepermap`.
+    pub fn sink_tls_toml(&self, store: &str, state_table: &str) -> String {
+        let state = match store {
+            "redis" => format!("store = \"redis\"\nredis = {{ {} }}", self.redis_tls_toml()),
+            "keepermap" => format!("store = \"keepermap\"\nkeepermap_table = \"{state_table}\""),
+            other => format!("store = \"{other}\""),
+        };
+        format!(
+            "[clickhouse]\nurl = \"{}\"\ntls = {{ ca_file = {:?} }}\n\n[state]\n{state}\n",
+            self.clickhouse_https_url, self.tls_ca
+        )
+    }
+
+    /// Redis over TLS: the ACL user, the stack's CA and client certificate.
+    pub fn redis_tls_config(&self) -> shared::config::RedisConfig {
+        shared::config::RedisConfig {
+            url: self.redis_tls_url.clone(),
+            username: Some(self.redis_tls_user.clone()),
+            password: Some(Secret::new(self.redis_tls_password.clone())),
+            tls: shared::tls::TlsFiles {
+                ca_file: Some(self.tls_ca.clone()),
+                cert_file: Some(self.tls_client_cert.clone()),
+                key_file: Some(self.tls_client_key.clone()),
+            },
+        }
+    }
+
+    /// ClickHouse over HTTPS, trusting the stack's CA.
+    pub fn clickhouse_tls_config(&self) -> shared::config::ClickHouseConfig {
+        shared::config::ClickHouseConfig {
+            url: self.clickhouse_https_url.clone(),
+            tls: shared::tls::TlsFiles { ca_file: Some(self.tls_ca.clone()), ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    /// The inline table of `[state] redis` for the TLS listener.
+    pub fn redis_tls_toml(&self) -> String {
+        format!(
+            "url = \"{}\", username = \"{}\", password = \"{}\", tls = {{ ca_file = {:?}, cert_file = {:?}, key_file = {:?} }}",
+            self.redis_tls_url, self.redis_tls_user, self.redis_tls_password, self.tls_ca, self.tls_client_cert, self.tls_client_key
+        )
     }
 
     /// Plaintext Kafka settings for the stack's broker.

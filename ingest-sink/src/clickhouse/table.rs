@@ -72,15 +72,49 @@ impl TableError {
     /// server's own transient exception codes are worth a retry; any other
     /// exception is final.
     pub fn from_client(table: &str, e: clickhouse::error::Error) -> Self {
-        let reason = e.to_string();
+        let table = table.to_string();
+        if let Some(reason) = tls_refusal(&e) {
+            return Self::Refused { table, reason };
+        }
+        let reason = error_chain(&e);
         let transient = match &e {
             clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => true,
             clickhouse::error::Error::BadResponse(text) => exception_code(text).is_none_or(|code| TRANSIENT_CODES.contains(&code)),
             _ => false,
         };
-        let table = table.to_string();
         if transient { Self::Unavailable { table, reason } } else { Self::Refused { table, reason } }
     }
+}
+
+/// An error and its causes, `: `-joined (the client's own text names only
+/// the outermost layer, e.g. "client error (Connect)").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// A connection that failed in TLS — the server's certificate did not
+/// verify, or the server refused ours — will fail the same way again: the
+/// reason with the fix, so it is reported instead of retried.
+pub fn tls_refusal(e: &clickhouse::error::Error) -> Option<String> {
+    let clickhouse::error::Error::Network(_) = e else { return None };
+    let text = error_chain(e);
+    let lower = text.to_ascii_lowercase();
+    (lower.contains("certificate") || lower.contains("handshake") || lower.contains("tlsv1 alert")).then(|| {
+        format!(
+            "{text}; the TLS handshake with ClickHouse failed: set clickhouse.tls.ca_file to the CA that signed the server's \
+             certificate (it must name the url's host), or give the client certificate the server requires in \
+             clickhouse.tls.cert_file and key_file"
+        )
+    })
 }
 
 /// ClickHouse exception codes that describe the server's condition, not the

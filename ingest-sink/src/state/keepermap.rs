@@ -36,6 +36,14 @@ struct StateRow {
     owner: String,
 }
 
+/// A failed ClickHouse call: final when TLS refused the connection (with the fix), else worth a retry.
+fn client_error(e: clickhouse::error::Error) -> StateError {
+    match crate::clickhouse::table::tls_refusal(&e) {
+        Some(reason) => StateError::Refused { store: STORE, reason },
+        None => unavailable(crate::clickhouse::table::error_chain(&e)),
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StateError {
     StateError::Unavailable {
         store: STORE,
@@ -64,7 +72,7 @@ impl KeeperMapStateStore {
             .bind(format!("/ingest_sink_state/{table}"))
             .execute()
             .await
-            .map_err(unavailable)?;
+            .map_err(client_error)?;
         Ok(store)
     }
 
@@ -78,7 +86,7 @@ impl KeeperMapStateStore {
             .bind(self.row_key(key))
             .fetch_optional::<StateRow>()
             .await
-            .map_err(unavailable)
+            .map_err(client_error)
     }
 
     fn parse(key: &PartitionKey, row: &StateRow) -> Result<Option<PartitionState>, StateError> {
@@ -173,7 +181,7 @@ impl StateStore for KeeperMapStateStore {
                 current,
             }),
             (Ok(()), Some(row)) if Self::parse(key, &row)? == Some(state) => Ok(()),
-            (Err(e), _) => Err(unavailable(e)),
+            (Err(e), _) => Err(client_error(e)),
             (Ok(()), _) => Err(unavailable(format!(
                 "state of {key} did not take the write (no row: was the fence acquired?)"
             ))),
@@ -187,7 +195,7 @@ impl StateStore for KeeperMapStateStore {
             .bind(&self.prefix)
             .fetch_all::<StateRow>()
             .await
-            .map_err(unavailable)?;
+            .map_err(client_error)?;
         let mut out = Vec::new();
         for row in rows {
             let Some((topic, partition)) = row.key[self.prefix.len()..].rsplit_once('/') else { continue };
@@ -211,7 +219,7 @@ impl StateStore for KeeperMapStateStore {
             .bind(self.row_key(key))
             .execute()
             .await
-            .map_err(unavailable)?;
+            .map_err(client_error)?;
         Ok(had_state)
     }
 }

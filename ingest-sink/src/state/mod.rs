@@ -48,6 +48,10 @@ pub enum StateError {
     Fenced { key: PartitionKey, ours: Fence, current: Fence },
     #[error("{store} state store unavailable: {reason}")]
     Unavailable { store: &'static str, reason: String },
+    /// The store answered, and will answer the same again: credentials, TLS
+    /// settings or certificates that do not fit (retrying cannot help).
+    #[error("{store} state store refused the connection: {reason}")]
+    Refused { store: &'static str, reason: String },
     #[error("state of {key} in the {store} store is unreadable ({reason}); inspect it with `ingest-sink state show` and fix or reset it")]
     Corrupt {
         store: &'static str,

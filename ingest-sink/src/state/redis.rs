@@ -10,6 +10,7 @@ use super::{Fence, PartitionKey, StateError, StateStore, StoredState};
 use crate::exactly_once::{OffsetRange, PartitionState};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use shared::config::RedisConfig;
 use std::collections::HashMap;
 
 const STORE: &str = "redis";
@@ -30,6 +31,48 @@ pub struct RedisStateStore {
     store_script: redis::Script,
 }
 
+/// The client for `config`; its TLS files were checked at start (`Validate`).
+fn client(config: &RedisConfig) -> Result<redis::Client, StateError> {
+    use redis::IntoConnectionInfo;
+    let info = config.url.as_str().into_connection_info().map_err(unavailable)?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(user) = &config.username {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = &config.password {
+        settings = settings.set_password(password.expose());
+    }
+    let info = info.set_redis_settings(settings);
+    if !config.url.starts_with("rediss://") {
+        return redis::Client::open(info).map_err(unavailable);
+    }
+    let files = &config.tls;
+    let refused = |e: shared::config::ConfigError| StateError::Refused { store: STORE, reason: e.to_string() };
+    let client_tls = match (&files.cert_file, &files.key_file) {
+        (Some(cert), Some(key)) => {
+            let (client_cert, client_key) = shared::tls::pem_identity(cert, key, "state.redis.tls").map_err(refused)?;
+            Some(redis::ClientTlsConfig { client_cert, client_key })
+        }
+        _ => None,
+    };
+    let root_cert = shared::tls::ca_pem(files, "state.redis.tls").map_err(refused)?;
+    redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert }).map_err(unavailable)
+}
+
+/// A failed connection: final when retrying cannot help (credentials, certificates), with the fix.
+fn connect_error(e: redis::RedisError) -> StateError {
+    let text = e.to_string();
+    let fix = if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") || text.contains("NOAUTH") {
+        "check state.redis.username and state.redis.password"
+    } else if text.contains("certificate") {
+        "the TLS handshake failed: set state.redis.tls.ca_file to the CA that signed the server's certificate (and make sure it names the url's host), \
+         or give the client certificate the server requires in state.redis.tls.cert_file and key_file"
+    } else {
+        return unavailable(e);
+    };
+    StateError::Refused { store: STORE, reason: format!("{text}; {fix}") }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StateError {
     StateError::Unavailable {
         store: STORE,
@@ -38,10 +81,11 @@ fn unavailable(e: impl std::fmt::Display) -> StateError {
 }
 
 impl RedisStateStore {
-    /// Connects (and reconnects on its own later); `group` namespaces the keys.
-    pub async fn connect(url: &str, group: &str) -> Result<Self, StateError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = ConnectionManager::new(client).await.map_err(unavailable)?;
+    /// Connects (and reconnects on its own later) as `[state.redis]` says —
+    /// over TLS for a `rediss://` url, with the CA and client certificate of
+    /// its `tls` table; `group` namespaces the keys.
+    pub async fn connect(config: &RedisConfig, group: &str) -> Result<Self, StateError> {
+        let conn = ConnectionManager::new(client(config)?).await.map_err(connect_error)?;
         Ok(Self {
             conn,
             prefix: format!("ingest-sink/{group}/"),

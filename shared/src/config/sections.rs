@@ -3,6 +3,7 @@
 
 use super::{ConfigError, Validate, invalid, key};
 use crate::secret::Secret;
+use crate::tls::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -170,17 +171,32 @@ pub struct ClickHouseConfig {
     /// Password (never logged or printed).
     #[serde(default)]
     pub password: Secret,
+    /// CA and client certificate of an `https://` url (ClickHouse Cloud needs neither: its
+    /// certificates chain to the system's trust store).
+    #[serde(default)]
+    pub tls: TlsFiles,
 }
 
 #[cfg(feature = "clickhouse")]
 impl ClickHouseConfig {
-    /// An HTTP client for this server, user and database.
-    pub fn client(&self) -> clickhouse::Client {
-        clickhouse::Client::default()
+    /// An HTTP(S) client for this server, user and database. Fails only on
+    /// TLS files that [`Validate`] would have refused.
+    pub fn client(&self) -> Result<clickhouse::Client, ConfigError> {
+        use hyper_util::client::legacy::{Client, connect::HttpConnector};
+        let mut http = HttpConnector::new();
+        http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+        http.enforce_http(false);
+        let tls = crate::tls::native_connector(&self.tls, "clickhouse.tls")?;
+        let connector = hyper_tls::HttpsConnector::from((http, tokio_native_tls::TlsConnector::from(tls)));
+        // Idle connections are dropped before the server's keep-alive (3 s before 23.11) closes them.
+        let http_client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build(connector);
+        Ok(clickhouse::Client::with_http_client(http_client)
             .with_url(&self.url)
             .with_database(&self.database)
             .with_user(&self.user)
-            .with_password(self.password.expose())
+            .with_password(self.password.expose()))
     }
 }
 
@@ -191,6 +207,7 @@ impl Default for ClickHouseConfig {
             database: default_database(),
             user: default_user(),
             password: Secret::default(),
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -199,7 +216,12 @@ impl Validate for ClickHouseConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         http_url(prefix, "url", &self.url)?;
         non_empty(prefix, "database", &self.database)?;
-        non_empty(prefix, "user", &self.user)
+        non_empty(prefix, "user", &self.user)?;
+        self.tls.validate(&key(prefix, "tls"))?;
+        tls_only_with(prefix, &self.tls, self.url.starts_with("https://"), "url is http://: use an https:// url")?;
+        #[cfg(feature = "tls")]
+        crate::tls::native_connector(&self.tls, &key(prefix, "tls"))?;
+        Ok(())
     }
 }
 
@@ -207,25 +229,76 @@ impl Validate for ClickHouseConfig {
 #[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS); printed with the password as
-    /// `***`.
-    #[serde(serialize_with = "crate::secret::serialize_redacted_url")]
+    /// `redis://host:port[/db]`, or `rediss://` for TLS (what ElastiCache with in-transit encryption
+    /// and Redis Cloud require). A password in the URL works and prints as `***`, but belongs in
+    /// `password`.
     #[schemars(example = &"redis://127.0.0.1:6379")]
+    #[serde(serialize_with = "crate::secret::serialize_redacted_url")]
     pub url: String,
+    /// ACL user name (Redis 6+), with `password`; the default user when unset.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (`AUTH`), kept out of the URL; never logged or printed.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// CA and client certificate of a `rediss://` url.
+    #[serde(default)]
+    pub tls: TlsFiles,
 }
 
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConfig").field("url", &crate::secret::redact_url(&self.url)).finish()
+        f.debug_struct("RedisConfig")
+            .field("url", &crate::secret::redact_url(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// A Redis server at `url` with no other setting.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self { url: url.into(), username: None, password: None, tls: TlsFiles::default() }
     }
 }
 
 impl Validate for RedisConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        if !(self.url.starts_with("redis://") || self.url.starts_with("rediss://")) {
-            return Err(invalid(key(prefix, "url"), "must start with redis:// or rediss://"));
+        let tls = self.url.starts_with("rediss://");
+        if !(tls || self.url.starts_with("redis://")) {
+            return Err(invalid(key(prefix, "url"), "must start with redis:// or rediss:// (TLS)"));
+        }
+        let url_has_password = self.url.split_once("://").is_some_and(|(_, rest)| {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            authority.rsplit_once('@').is_some_and(|(credentials, _)| credentials.contains(':'))
+        });
+        if url_has_password && self.password.is_some() {
+            return Err(invalid(key(prefix, "password"), "is set and the url has a password too: keep one (the password key, out of the url)"));
+        }
+        if self.username.is_some() && self.password.is_none() {
+            return Err(invalid(key(prefix, "username"), "needs password (Redis ACL users authenticate with both)"));
+        }
+        self.tls.validate(&key(prefix, "tls"))?;
+        tls_only_with(prefix, &self.tls, tls, "url is redis://: use a rediss:// url")?;
+        #[cfg(feature = "tls")]
+        {
+            let tls_prefix = key(prefix, "tls");
+            crate::tls::ca_pem(&self.tls, &tls_prefix)?;
+            if let (Some(cert), Some(key_file)) = (&self.tls.cert_file, &self.tls.key_file) {
+                crate::tls::pem_identity(cert, key_file, &tls_prefix)?;
+            }
         }
         Ok(())
+    }
+}
+
+/// TLS files set for a plain-text endpoint would be ignored: refused instead.
+fn tls_only_with(prefix: &str, files: &TlsFiles, encrypted: bool, fix: &str) -> Result<(), ConfigError> {
+    match files.first_set() {
+        Some(field) if !encrypted => Err(invalid(key(prefix, &format!("tls.{field}")), format!("is set but {fix}, or remove it"))),
+        _ => Ok(()),
     }
 }
 
