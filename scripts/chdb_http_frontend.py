@@ -336,17 +336,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def stream_insert(self, conn, statement, fmt, chunks, params, query_id):
         decoder = NativeBlockDecoder() if params.get("decompress") == "1" else None
+        started = int(time.time())
         inserter = conn.send_insert(statement, fmt)
         done = False
+        appended = 0
         try:
             for chunk in chunks:
                 data = decoder.feed(chunk) if decoder else chunk
                 if data:
                     conn.insert_append(inserter, data)
+                    appended += len(data)
             if decoder:
                 decoder.finish()
             result = conn.insert_done(inserter)
             done = True
+            if appended and result.rows_written() == 0:
+                # The engine's streaming insert drops an exception raised when
+                # the part is committed (TOO_MANY_PARTS, ...) and reports no
+                # rows written (a deduplicated insert reports its rows): find
+                # the error and answer it as clickhouse-server does.
+                failure = _insert_failure(conn, started)
+                if failure:
+                    raise QueryError(*failure)
         finally:
             if not done:
                 try:
@@ -362,6 +373,18 @@ class Handler(BaseHTTPRequestHandler):
             ("X-ClickHouse-Query-Id", query_id),
             ("X-ClickHouse-Summary", json.dumps(summary)),
         ])
+
+
+def _insert_failure(conn, since):
+    """(message, code) of the engine's latest error since `since` (seconds), if any."""
+    rows = conn.query(
+        "SELECT code, name, last_error_message FROM system.errors "
+        f"WHERE last_error_time >= toDateTime({int(since)}) ORDER BY last_error_time DESC LIMIT 1",
+        "TabSeparated").bytes().decode("utf-8", errors="replace").strip()
+    if not rows:
+        return None
+    code, name, message = (rows.split("\t", 2) + ["", ""])[:3]
+    return f"Code: {code}. DB::Exception: {message}. ({name})", int(code)
 
 
 def _prepend(first, rest):

@@ -21,9 +21,9 @@ use cdc_source::envelope::{SnapshotMarker, SourceInfo};
 use cdc_source::position::BinlogPosition;
 use cdc_source::publisher::{OutgoingRecord, Publisher};
 use cdc_source::values::Origin;
-use integration_tests::{DbServer, Flavor, Stack, TEST_REGISTRY, unique_name};
+use integration_tests::{DbServer, Flavor, Stack, unique_name};
 use mysql_async::prelude::Queryable;
-use shared::glue::{GlueRegistry, GlueSchemaCache};
+use shared::glue::GlueSchemaCache;
 use shared::kafka::{KafkaContext, ensure_topic};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,7 +89,7 @@ async fn bench(stack: &Stack, server: &DbServer) -> Vec<(&'static str, f64, u64)
     }
     println!("{}: {ROWS} rows in {} transactions written; binlog range starts at {from}", server.flavor.name(), ROWS / PER_TRANSACTION);
 
-    let registry = Arc::new(GlueSchemaCache::new(GlueRegistry::connect(&stack.glue_config(TEST_REGISTRY)).await));
+    let registry = Arc::new(GlueSchemaCache::new(stack.test_registry().await));
     let capture: CaptureConfig = toml_capture(&database);
     let kafka = stack.kafka_config();
     let context = KafkaContext::for_config(&kafka).await.unwrap();

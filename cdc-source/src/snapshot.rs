@@ -179,7 +179,7 @@ async fn read_tables(
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
     // One row is held back so the very last can say snapshot = "last".
-    let mut pending: Option<(std::rc::Rc<crate::codec::TableCodec>, crate::codec::Row, SourceInfo)> = None;
+    let mut pending: Held = None;
     let mut read = Vec::new();
     'tables: for shape in &shapes {
         if shape.columns.is_empty() {
@@ -221,25 +221,42 @@ async fn read_tables(
         let columns = shape.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
         let key = shape.primary_key.iter().map(|&i| quote(&shape.columns[i].name)).collect::<Vec<_>>();
         let from = format!("{}.{}", quote(&shape.database), quote(&shape.table));
+        let name = format!("{}.{}", shape.database, shape.table);
         let mut last_key: Option<Vec<mysql_async::Value>> = None;
         let mut done = 0u64;
-        loop {
-            let chunk: Result<Vec<Row>, mysql_async::Error> = if key.is_empty() {
-                // No key to page by: one pass.
-                if last_key.is_some() {
-                    break;
+        if key.is_empty() {
+            // No key to page by: one query whose rows are sent as they arrive,
+            // one in memory at a time, however big the table.
+            let mut result = match conn.exec_iter(format!("SELECT {columns} FROM {from}"), ()).await {
+                Ok(result) => result,
+                Err(mysql_async::Error::Server(e)) if e.code == NO_SUCH_TABLE => {
+                    tracing::info!(database = %shape.database, table = %shape.table, "not read: the table no longer exists (renamed or dropped later in the binlog)");
+                    continue 'tables;
                 }
-                last_key = Some(Vec::new());
-                conn.exec(format!("SELECT {columns} FROM {from}"), ()).await
-            } else {
-                let order = key.join(", ");
-                match &last_key {
-                    None => conn.exec(format!("SELECT {columns} FROM {from} ORDER BY {order} LIMIT {}", settings.chunk_rows), ()).await,
-                    Some(values) => {
-                        let marks = vec!["?"; key.len()].join(", ");
-                        let sql = format!("SELECT {columns} FROM {from} WHERE ({order}) > ({marks}) ORDER BY {order} LIMIT {}", settings.chunk_rows);
-                        conn.exec(sql, values.clone()).await
-                    }
+                Err(e) => return Err(e.into()),
+            };
+            while let Some(row) = result.next().await? {
+                let values: Vec<BinlogValue<'static>> = row.unwrap().into_iter().map(BinlogValue::Value).collect();
+                send_row(emitter, &mut pending, &codec, &values, source(SnapshotMarker::Yes), version, &name).await?;
+                done += 1;
+                if done % settings.chunk_rows == 0 {
+                    tracing::info!(table = %name, rows = done, estimated = ?estimate, "snapshot progress");
+                    emitter.snapshot_progress(&shape.database, &shape.table, done, estimate);
+                }
+            }
+            tracing::info!(table = %name, rows = done, estimated = ?estimate, "snapshot progress");
+            emitter.snapshot_progress(&shape.database, &shape.table, done, estimate);
+            read.push((shape.database.clone(), shape.table.clone()));
+            continue;
+        }
+        let order = key.join(", ");
+        loop {
+            let chunk: Result<Vec<Row>, mysql_async::Error> = match &last_key {
+                None => conn.exec(format!("SELECT {columns} FROM {from} ORDER BY {order} LIMIT {}", settings.chunk_rows), ()).await,
+                Some(values) => {
+                    let marks = vec!["?"; key.len()].join(", ");
+                    let sql = format!("SELECT {columns} FROM {from} WHERE ({order}) > ({marks}) ORDER BY {order} LIMIT {}", settings.chunk_rows);
+                    conn.exec(sql, values.clone()).await
                 }
             };
             let rows = match chunk {
@@ -257,23 +274,16 @@ async fn read_tables(
             let full_chunk = rows.len() as u64 == settings.chunk_rows;
             for row in rows {
                 let values: Vec<BinlogValue<'static>> = row.unwrap().into_iter().map(BinlogValue::Value).collect();
-                if !key.is_empty() {
-                    last_key = Some(shape.primary_key.iter().map(|&i| match &values[i] {
-                        BinlogValue::Value(v) => v.clone(),
-                        _ => mysql_async::Value::NULL,
-                    }).collect());
-                }
-                let after = codec
-                    .row(&values, Origin::Query)
-                    .map_err(|e| anyhow::anyhow!("snapshot of `{}`.`{}`: {e}", shape.database, shape.table))?;
-                if let Some((held, row, source)) = pending.replace((codec.clone(), after, source(SnapshotMarker::Yes))) {
-                    emitter.snapshot_row(&held, row, &source, version).await?;
-                }
+                last_key = Some(shape.primary_key.iter().map(|&i| match &values[i] {
+                    BinlogValue::Value(v) => v.clone(),
+                    _ => mysql_async::Value::NULL,
+                }).collect());
+                send_row(emitter, &mut pending, &codec, &values, source(SnapshotMarker::Yes), version, &name).await?;
                 done += 1;
             }
-            tracing::info!(table = %format!("{}.{}", shape.database, shape.table), rows = done, estimated = ?estimate, "snapshot progress");
+            tracing::info!(table = %name, rows = done, estimated = ?estimate, "snapshot progress");
             emitter.snapshot_progress(&shape.database, &shape.table, done, estimate);
-            if !full_chunk && !key.is_empty() {
+            if !full_chunk {
                 break;
             }
         }
@@ -285,6 +295,26 @@ async fn read_tables(
     }
     conn.query_drop(if table_locks { "UNLOCK TABLES" } else { "COMMIT" }).await?;
     Ok((point, read))
+}
+
+/// The snapshot row held back, so that the very last can say `snapshot = "last"`.
+type Held = Option<(std::rc::Rc<crate::codec::TableCodec>, crate::codec::Row, SourceInfo)>;
+
+/// Encodes a snapshot row of `table` and holds it, sending the one held before.
+async fn send_row(
+    emitter: &mut Emitter,
+    held: &mut Held,
+    codec: &std::rc::Rc<crate::codec::TableCodec>,
+    values: &Vec<BinlogValue<'static>>,
+    source: SourceInfo,
+    version: RowVersion,
+    table: &str,
+) -> Result<()> {
+    let after = codec.row(values, Origin::Query).map_err(|e| anyhow::anyhow!("snapshot of {table}: {e}"))?;
+    if let Some((codec, row, source)) = held.replace((codec.clone(), after, source)) {
+        emitter.snapshot_row(&codec, row, &source, version).await?;
+    }
+    Ok(())
 }
 
 /// MySQL's ER_NO_SUCH_TABLE.

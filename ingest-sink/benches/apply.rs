@@ -19,7 +19,7 @@ use ingest_sink::metrics::SinkMetrics;
 use shared::retry::RetryPolicy;
 use ingest_sink::state::redis::RedisStateStore;
 use ingest_sink::state::{PartitionKey, StateStore};
-use integration_tests::{Stack, TEST_REGISTRY, unique_name};
+use integration_tests::{Stack, unique_name};
 use producer_sim::clickstream::model::{CLICK_EVENT_SCHEMA, users_of_worker};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -35,8 +35,7 @@ const ROUNDS: usize = 5;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let stack = Stack::get();
-    let glue = stack.glue_config(TEST_REGISTRY);
-    let cache = Arc::new(GlueSchemaCache::new(shared::glue::GlueRegistry::connect(&glue).await));
+    let cache = Arc::new(GlueSchemaCache::new(stack.test_registry().await));
     let registered = cache
         .register("ingest-sink-bench-apply", CLICK_EVENT_SCHEMA, &RegistrationOptions::default())
         .await
@@ -93,7 +92,7 @@ async fn round_of(stack: &Stack, records: &[Record], delivery: Delivery, cache: 
     let fence = store.acquire(&key).await.unwrap();
     let metrics = Arc::new(SinkMetrics::default());
     let table = unique_name("bench_clicks");
-    let mut applier = BatchApplier {
+    let applier = BatchApplier {
         store,
         decoder: RecordDecoder::GlueAvro(GlueAvroDecoder::new(cache)),
         delivery,
@@ -110,7 +109,8 @@ async fn round_of(stack: &Stack, records: &[Record], delivery: Delivery, cache: 
         dlq: None,
         retry: RetryPolicy::default(),
         metrics: metrics.clone(),
-        tables: HashMap::new(),
+        tables: Default::default(),
+        inserts: tokio::sync::Semaphore::new(1),
     };
     let batches: Vec<Batch> = records
         .chunks(BATCH)

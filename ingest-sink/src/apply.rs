@@ -11,6 +11,13 @@
 //! With `delivery = at_least_once` the state and the token are left out: the
 //! batch is inserted as it is, and a crash before the offset commit stores it
 //! again. It exists to measure what exactly-once costs.
+//!
+//! One applier serves every partition's worker at once (`&self`): a topic's
+//! table is made ready for a batch's schemas and its rows encoded under that
+//! table's write lock, the insert runs under its read lock — so partitions of
+//! one table insert side by side, a column change waits for the inserts in
+//! flight and no insert sees a half-changed table — and at most
+//! `apply.max_concurrent_inserts` inserts run at a time.
 
 use crate::batch::{Batch, Record};
 use crate::clickhouse::changelog;
@@ -61,7 +68,21 @@ pub struct BatchApplier {
     pub dlq: Option<DeadLetterQueue>,
     pub retry: RetryPolicy,
     pub metrics: Arc<SinkMetrics>,
-    pub tables: HashMap<String, Table>,
+    pub tables: Tables,
+    /// Permits for inserts running at once, across tables.
+    pub inserts: tokio::sync::Semaphore,
+}
+
+/// The open tables, one slot per topic, shared by the partition workers.
+#[derive(Default)]
+pub struct Tables {
+    slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::RwLock<Option<Table>>>>>,
+}
+
+impl Tables {
+    fn slot(&self, topic: &str) -> Arc<tokio::sync::RwLock<Option<Table>>> {
+        self.slots.lock().expect("tables lock").entry(topic.to_string()).or_default().clone()
+    }
 }
 
 /// One record's fate within an insert.
@@ -88,7 +109,7 @@ struct Effects {
 }
 
 impl BatchApplier {
-    pub async fn apply(&mut self, batch: &Batch, fence: Fence) -> Result<(), ApplyError> {
+    pub async fn apply(&self, batch: &Batch, fence: Fence) -> Result<(), ApplyError> {
         let key = &batch.key;
         faults::point("after_read");
         if self.delivery == Delivery::AtLeastOnce {
@@ -130,7 +151,7 @@ impl BatchApplier {
     /// and so on, each part with its own deduplication token (the parts are
     /// the same on a replay of the range, so their tokens are too). `BEFORE`
     /// is stored before the first effect, `AFTER` after the last.
-    async fn insert(&mut self, batch: &Batch, range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
+    async fn insert(&self, batch: &Batch, range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
         let key = &batch.key;
         let mut decoded = Vec::with_capacity(batch.records.len());
         for record in records_in(batch, range) {
@@ -173,12 +194,14 @@ impl BatchApplier {
     /// truncates): every record's table made ready for its schema first
     /// (RowBinary rows must all carry the table's final column list), then
     /// encoded, then inserted in one INSERT.
-    async fn insert_part(&mut self, key: &PartitionKey, part: OffsetRange, records: Vec<(&Record, Converted)>, effects: &mut Effects) -> Result<(), ApplyError> {
+    async fn insert_part(&self, key: &PartitionKey, part: OffsetRange, records: Vec<(&Record, Converted)>, effects: &mut Effects) -> Result<(), ApplyError> {
         let range = effects.range;
+        let slot = self.tables.slot(&key.topic);
+        let mut table = slot.write().await;
         let mut ready = Vec::with_capacity(records.len());
         for (record, converted) in records {
             match converted {
-                Converted::Row(value) => match self.ready(key, range, record, &value).await? {
+                Converted::Row(value) => match self.ready(&mut table, key, range, record, &value).await? {
                     None => ready.push((record, value)),
                     Some((kind, reason)) => self.dead_letter(key, range, record, kind, &reason).await?,
                 },
@@ -196,8 +219,8 @@ impl BatchApplier {
                 timestamp_ms: record.timestamp_ms,
                 version: record.version,
             };
-            let table = &self.tables[&key.topic];
-            match table.encode_row(value.schema.version_id, &value.value, meta, &mut rows) {
+            let open = table.as_ref().expect("a converted row opened its table");
+            match open.encode_row(value.schema.version_id, &value.value, meta, &mut rows) {
                 Ok(()) => row_count += 1,
                 Err(e) => self.dead_letter(key, range, record, DeadKind::Convert, &e.to_string()).await?,
             }
@@ -209,7 +232,10 @@ impl BatchApplier {
         let exactly_once = self.delivery == Delivery::ExactlyOnce;
         let token = exactly_once.then(|| format!("{}:{}:{}:{}", key.topic, key.partition, part.min, part.max));
         let rows = bytes::Bytes::from(rows);
-        let table = self.tables.get(&key.topic).expect("a converted row opened its table");
+        // Other partitions of the table may insert meanwhile; a column change waits.
+        let table = table.downgrade();
+        let table = table.as_ref().expect("a converted row opened its table");
+        let _permit = self.inserts.acquire().await.expect("the insert semaphore is never closed");
         let started = std::time::Instant::now();
         self.retry
             .run(
@@ -230,11 +256,12 @@ impl BatchApplier {
     /// Applies a truncate event (or a drop, per `on_table_drop`) to the
     /// topic's table: rows of older versions are marked deleted. Idempotent:
     /// repeating it after later rows arrived leaves those rows alone.
-    async fn truncate(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record, truncate: Truncate) -> Result<(), ApplyError> {
+    async fn truncate(&self, key: &PartitionKey, range: OffsetRange, record: &Record, truncate: Truncate) -> Result<(), ApplyError> {
         if record.dropped && self.on_table_drop == TableDropPolicy::Keep {
             return Ok(());
         }
-        let name = match self.tables.get(&key.topic) {
+        let slot = self.tables.slot(&key.topic);
+        let name = match slot.read().await.as_ref() {
             Some(table) => table.table().to_string(),
             None => (self.table_for)(&key.topic, truncate.source.as_ref().map(|(d, t)| (d.as_str(), t.as_str()))),
         };
@@ -279,14 +306,21 @@ impl BatchApplier {
 
     /// Makes the topic's table ready for `decoded`'s schema version (opened,
     /// columns added); `Some` is why the record cannot be applied (a dead letter).
-    async fn ready(&mut self, key: &PartitionKey, range: OffsetRange, record: &Record, decoded: &Decoded) -> Result<Option<(DeadKind, String)>, ApplyError> {
+    async fn ready(
+        &self,
+        slot: &mut Option<Table>,
+        key: &PartitionKey,
+        range: OffsetRange,
+        record: &Record,
+        decoded: &Decoded,
+    ) -> Result<Option<(DeadKind, String)>, ApplyError> {
         let schema = &decoded.schema;
-        let new_version = !self.tables.get(&key.topic).is_some_and(|t| t.knows(schema.version_id));
+        let new_version = !slot.as_ref().is_some_and(|t| t.knows(schema.version_id));
         // Avro keys name their schema version, so each new key version is
         // checked against the table's sorting key; Connect JSON keys do not,
         // so they are checked with each new value version.
         let key_id = record.key.as_deref().and_then(|k| self.decoder.schema_id(k));
-        let key_unchecked = match (self.tables.get(&key.topic), key_id) {
+        let key_unchecked = match (slot.as_ref(), key_id) {
             (None, _) => true,
             (Some(table), _) if !matches!(table.layout(), Layout::Changelog { .. }) => false,
             (Some(table), Some(id)) => !table.knows_key(id),
@@ -300,7 +334,7 @@ impl BatchApplier {
             },
             _ => None,
         };
-        if !self.tables.contains_key(&key.topic) {
+        if slot.is_none() {
             let layout = match &key_columns {
                 Some(Some(columns)) => Layout::Changelog { key: columns.clone() },
                 Some(None) => Layout::Changes,
@@ -318,9 +352,9 @@ impl BatchApplier {
                 )
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
-            self.tables.insert(key.topic.clone(), table);
+            *slot = Some(table);
         }
-        let table = self.tables.get_mut(&key.topic).expect("opened above");
+        let table = slot.as_mut().expect("opened above");
         let stop = |reason: String| ApplyError::Stop {
             key: key.clone(),
             range,
@@ -364,7 +398,6 @@ impl BatchApplier {
             _ => {}
         }
         if new_version {
-            let table = &self.tables[&key.topic];
             let added = self
                 .retry
                 .run(
@@ -374,7 +407,6 @@ impl BatchApplier {
                 )
                 .await
                 .map_err(|e| self.table_failure(key, range, e))?;
-            let table = self.tables.get_mut(&key.topic).expect("opened above");
             table.adopt_schema(schema, added);
         }
         Ok(None)

@@ -1,5 +1,7 @@
 //! Per-partition batching: records of each topic-partition accumulate until
-//! `batch_max_rows` records or `batch_max_wait` since the first one.
+//! `batch_max_rows` records, `batch_max_bytes` of keys and values, or
+//! `batch_max_wait` since the first one — so a batch's memory is bounded
+//! however large the rows are.
 //!
 //! Guarantee for exactly-once: after an assignment whose state is `BEFORE
 //! [min, max]` (an insert that may not have finished), the first batch of
@@ -32,23 +34,38 @@ pub struct Batch {
     pub records: Vec<Record>,
 }
 
+impl Record {
+    /// Bytes it holds: key, value and a fixed allowance for the rest.
+    pub fn size(&self) -> usize {
+        64 + self.key.as_ref().map_or(0, Vec::len) + self.payload.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// When a partition's batch closes: whichever limit is reached first.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_rows: usize,
+    /// [`Record::size`] summed over the batch; a batch always takes its first record.
+    pub max_bytes: usize,
+    pub max_wait: Duration,
+}
+
 struct Pending {
     records: Vec<Record>,
+    bytes: usize,
     first_at: Instant,
 }
 
 pub struct PartitionBatcher {
-    max_rows: usize,
-    max_wait: Duration,
+    limits: BatchLimits,
     pending: BTreeMap<PartitionKey, Pending>,
     reform: BTreeMap<PartitionKey, OffsetRange>,
 }
 
 impl PartitionBatcher {
-    pub fn new(max_rows: usize, max_wait: Duration) -> Self {
+    pub fn new(limits: BatchLimits) -> Self {
         Self {
-            max_rows,
-            max_wait,
+            limits,
             pending: BTreeMap::new(),
             reform: BTreeMap::new(),
         }
@@ -76,7 +93,9 @@ impl PartitionBatcher {
         if let Some(target) = self.reform.get(key).copied() {
             let offset = record.as_ref().map_or(0, |r| r.offset);
             if offset <= target.max {
-                self.pending_mut(key, now).records.extend(record.take());
+                let pending = self.pending_mut(key, now);
+                pending.bytes += record.as_ref().map_or(0, Record::size);
+                pending.records.extend(record.take());
                 if offset < target.max {
                     return closed;
                 }
@@ -94,10 +113,11 @@ impl PartitionBatcher {
         let Some(record) = record else {
             return closed;
         };
-        let max_rows = self.max_rows;
+        let limits = self.limits;
         let pending = self.pending_mut(key, now);
+        pending.bytes += record.size();
         pending.records.push(record);
-        if pending.records.len() >= max_rows {
+        if pending.records.len() >= limits.max_rows || pending.bytes >= limits.max_bytes {
             closed.extend(self.take(key));
         }
         closed
@@ -108,7 +128,7 @@ impl PartitionBatcher {
         let due: Vec<PartitionKey> = self
             .pending
             .iter()
-            .filter(|(key, p)| !self.reform.contains_key(*key) && now.duration_since(p.first_at) >= self.max_wait)
+            .filter(|(key, p)| !self.reform.contains_key(*key) && now.duration_since(p.first_at) >= self.limits.max_wait)
             .map(|(key, _)| key.clone())
             .collect();
         due.iter().filter_map(|key| self.take(key)).collect()
@@ -119,13 +139,15 @@ impl PartitionBatcher {
         self.pending
             .iter()
             .filter(|(key, _)| !self.reform.contains_key(*key))
-            .map(|(_, p)| (p.first_at + self.max_wait).saturating_duration_since(now))
+            .map(|(_, p)| (p.first_at + self.limits.max_wait).saturating_duration_since(now))
             .min()
     }
 
     fn pending_mut(&mut self, key: &PartitionKey, now: Instant) -> &mut Pending {
+        let capacity = self.limits.max_rows.min(1024);
         self.pending.entry(key.clone()).or_insert_with(|| Pending {
-            records: Vec::with_capacity(self.max_rows.min(100_000)),
+            records: Vec::with_capacity(capacity),
+            bytes: 0,
             first_at: now,
         })
     }
@@ -157,6 +179,10 @@ mod tests {
         }
     }
 
+    fn limits(max_rows: usize, max_wait: Duration) -> BatchLimits {
+        BatchLimits { max_rows, max_bytes: usize::MAX, max_wait }
+    }
+
     fn offsets(batch: &Batch) -> Vec<i64> {
         batch.records.iter().map(|r| r.offset).collect()
     }
@@ -165,7 +191,7 @@ mod tests {
     fn closes_on_size_and_on_time() {
         let key = PartitionKey::new("t", 0);
         let t0 = Instant::now();
-        let mut b = PartitionBatcher::new(3, Duration::from_millis(100));
+        let mut b = PartitionBatcher::new(limits(3, Duration::from_millis(100)));
         assert!(b.push(&key, rec(0), t0).is_empty());
         assert!(b.push(&key, rec(1), t0).is_empty());
         let closed = b.push(&key, rec(2), t0);
@@ -180,11 +206,24 @@ mod tests {
     }
 
     #[test]
+    fn closes_on_bytes_and_always_takes_one_record() {
+        let key = PartitionKey::new("t", 4);
+        let t0 = Instant::now();
+        let mut b = PartitionBatcher::new(BatchLimits { max_rows: 1000, max_bytes: 1000, max_wait: Duration::from_secs(1) });
+        let big = |offset: i64, len: usize| Record { payload: Some(vec![0; len]), ..rec(offset) };
+        assert!(b.push(&key, big(0, 400), t0).is_empty());
+        assert!(b.push(&key, big(1, 400), t0).is_empty()); // 928 bytes with the allowance
+        assert_eq!(offsets(&b.push(&key, big(2, 100), t0)[0]), [0, 1, 2]);
+        // A record larger than the limit makes a batch of its own.
+        assert_eq!(offsets(&b.push(&key, big(3, 5000), t0)[0]), [3]);
+    }
+
+    #[test]
     fn re_formed_batch_has_exactly_the_recorded_range() {
         let key = PartitionKey::new("t", 1);
         let t0 = Instant::now();
         // Configured size 2, but the unfinished insert covered 10..=14.
-        let mut b = PartitionBatcher::new(2, Duration::from_millis(1));
+        let mut b = PartitionBatcher::new(limits(2, Duration::from_millis(1)));
         b.assign(&key, Some(OffsetRange::new(10, 14)));
         for offset in 10..14 {
             assert!(b.push(&key, rec(offset), t0).is_empty());
@@ -202,7 +241,7 @@ mod tests {
     fn re_formed_batch_closes_when_its_last_offset_is_missing() {
         let key = PartitionKey::new("t", 2);
         let t0 = Instant::now();
-        let mut b = PartitionBatcher::new(100, Duration::from_secs(1));
+        let mut b = PartitionBatcher::new(limits(100, Duration::from_secs(1)));
         b.assign(&key, Some(OffsetRange::new(10, 14)));
         b.push(&key, rec(10), t0);
         let closed = b.push(&key, rec(20), t0); // 11..=14 gone (retention, compaction)
@@ -215,7 +254,7 @@ mod tests {
     fn revoke_drops_pending_records() {
         let key = PartitionKey::new("t", 3);
         let t0 = Instant::now();
-        let mut b = PartitionBatcher::new(100, Duration::from_millis(1));
+        let mut b = PartitionBatcher::new(limits(100, Duration::from_millis(1)));
         b.push(&key, rec(0), t0);
         b.revoke(&key);
         assert!(b.due(t0 + Duration::from_secs(1)).is_empty());

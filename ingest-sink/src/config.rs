@@ -81,6 +81,10 @@ pub struct ConsumerConfig {
     /// A partition's batch closes at this many records (at least 1) …
     #[serde(default = "default_batch_max_rows")]
     pub batch_max_rows: usize,
+    /// … or at this many bytes of record keys and values (at least 1024; a record larger than
+    /// that makes a batch of its own), so memory stays bounded however large the rows are …
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
     /// … or when its first record has waited this long (at least 1).
     #[serde(default = "default_batch_max_wait_ms")]
     pub batch_max_wait_ms: u64,
@@ -184,6 +188,10 @@ pub struct ApplyConfig {
     /// one partition's older rows can still arrive after another partition's drop.)
     #[serde(default)]
     pub on_table_drop: TableDropPolicy,
+    /// Inserts running at once across the sink's partitions (each partition is applied by its own
+    /// worker; partitions of one table insert side by side), 1 to 64.
+    #[serde(default = "default_max_concurrent_inserts")]
+    pub max_concurrent_inserts: usize,
 }
 
 /// What happens in ClickHouse when the source table is dropped. (Dropping
@@ -209,6 +217,7 @@ impl Default for ApplyConfig {
             metadata_columns: false,
             dedup_window: default_dedup_window(),
             on_table_drop: TableDropPolicy::default(),
+            max_concurrent_inserts: default_max_concurrent_inserts(),
         }
     }
 }
@@ -236,6 +245,9 @@ impl Validate for SinkConfig {
         self.clickhouse.validate(&key(prefix, "clickhouse"))?;
         self.state.validate(&key(prefix, "state"))?;
         self.consumer.validate(&key(prefix, "consumer"))?;
+        if !(1..=64).contains(&self.apply.max_concurrent_inserts) {
+            return Err(invalid(key(prefix, "apply.max_concurrent_inserts"), "must be between 1 and 64"));
+        }
         if self.apply.dedup_window == 0 {
             return Err(invalid(
                 key(prefix, "apply.dedup_window"),
@@ -279,6 +291,9 @@ impl Validate for ConsumerConfig {
         if self.batch_max_rows == 0 {
             return Err(invalid(key(prefix, "batch_max_rows"), "must be at least 1"));
         }
+        if self.batch_max_bytes < 1024 {
+            return Err(invalid(key(prefix, "batch_max_bytes"), "must be at least 1024"));
+        }
         if self.batch_max_wait_ms == 0 {
             return Err(invalid(key(prefix, "batch_max_wait_ms"), "must be at least 1"));
         }
@@ -298,6 +313,9 @@ impl Validate for ConsumerConfig {
     }
 }
 
+fn default_max_concurrent_inserts() -> usize {
+    4
+}
 fn default_dlq_partitions() -> i32 {
     1
 }
@@ -315,6 +333,9 @@ fn default_group_id() -> String {
 }
 fn default_batch_max_rows() -> usize {
     10_000
+}
+fn default_batch_max_bytes() -> usize {
+    16 * 1024 * 1024
 }
 fn default_batch_max_wait_ms() -> u64 {
     1_000

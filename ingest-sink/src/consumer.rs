@@ -1,6 +1,9 @@
 //! The sink service: a Kafka consumer group member (cooperative rebalancing,
-//! manual offsets) that batches each assigned partition and applies the
-//! batches through [`crate::apply::BatchApplier`].
+//! manual offsets) that batches each assigned partition and hands the
+//! batches to that partition's worker ([`crate::workers`]), which applies
+//! them through [`crate::apply::BatchApplier`]; the loop itself only polls,
+//! batches, commits what the workers applied and pauses a partition whose
+//! worker is behind.
 //!
 //! Guarantees: on every assignment the partition takes a new fence and the
 //! consumer seeks to where the state store says — the start of an unfinished
@@ -11,9 +14,10 @@
 //! alone, loudly; the others keep flowing. SIGTERM finishes the batch in hand
 //! (or abandons it at a safe point) and leaves.
 
-use crate::apply::{ApplyError, BatchApplier};
+use crate::apply::BatchApplier;
 use crate::metrics::SinkMetrics;
-use crate::batch::{Batch, PartitionBatcher, Record};
+use crate::batch::{Batch, BatchLimits, PartitionBatcher, Record};
+use crate::workers::{Dispatch, Finished, Outcome, Workers};
 use crate::clickhouse::table::TableSettings;
 use crate::config::{Delivery, OffsetReset, SinkConfig, StateStoreKind};
 use crate::decode::RecordDecoder;
@@ -50,6 +54,9 @@ enum Ownership {
         start: Option<i64>,
     },
     Revoked(PartitionKey),
+    /// Assigned, but its fence or state could not be taken: the partition is
+    /// stopped (paused, reported) instead of being silently skipped.
+    Unowned { key: PartitionKey, reason: String },
 }
 
 /// What the loop knows about the offsets it receives for one partition, to
@@ -137,7 +144,7 @@ impl SinkContext {
                     tracing::info!(%key, fence, ?state, ?offset, "partition assigned");
                     events.push((key, fence, reform, offset));
                 }
-                Err(e) => tracing::error!(%key, "cannot take over partition: {e:?}; it will not be consumed by this instance"),
+                Err(e) => self.events.lock().expect("lock").push(Ownership::Unowned { key, reason: format!("{e:?}") }),
             }
         }
         for (key, fence, reform, start) in events {
@@ -240,7 +247,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     };
     let decoder = RecordDecoder::for_format(config.consumer.format, &config.glue).await;
     let apply_config = config.apply.clone();
-    let mut applier = BatchApplier {
+    let applier = BatchApplier {
         store: store.clone(),
         decoder,
         delivery: config.consumer.delivery,
@@ -257,7 +264,8 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
         dlq,
         retry: retry.clone(),
         metrics: metrics.clone(),
-        tables: HashMap::new(),
+        tables: Default::default(),
+        inserts: tokio::sync::Semaphore::new(config.apply.max_concurrent_inserts),
     };
 
     let context = SinkContext {
@@ -297,109 +305,193 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
     consumer.subscribe(&topics).context("subscribing")?;
     tracing::info!(?topics, group, store = applier.store.kind(), "ingest-sink consuming");
 
-    let mut batcher = PartitionBatcher::new(
-        config.consumer.batch_max_rows,
-        Duration::from_millis(config.consumer.batch_max_wait_ms),
-    );
-    let mut fences: HashMap<PartitionKey, Fence> = HashMap::new();
-    let mut halted: HashSet<PartitionKey> = HashSet::new();
-    let mut tracks: HashMap<PartitionKey, Tracking> = HashMap::new();
-    let mut committed: HashMap<PartitionKey, i64> = HashMap::new();
+    let mut batcher = PartitionBatcher::new(BatchLimits {
+        max_rows: config.consumer.batch_max_rows,
+        max_bytes: config.consumer.batch_max_bytes,
+        max_wait: Duration::from_millis(config.consumer.batch_max_wait_ms),
+    });
+    let mut owned = Owned {
+        fences: HashMap::new(),
+        halted: HashSet::new(),
+        tracks: HashMap::new(),
+        committed: HashMap::new(),
+        backpressured: HashSet::new(),
+        workers: Workers::new(Arc::new(applier)),
+    };
 
     while !shutdown.load(Ordering::Relaxed) {
         metrics.turned();
         let wait = batcher.next_due(Instant::now()).unwrap_or(Duration::from_millis(200)).min(Duration::from_millis(200));
-        let received = tokio::time::timeout(wait, consumer.recv()).await;
-        apply_ownership(&consumer, &mut batcher, &mut fences, &mut halted, &mut tracks);
+        // A worker's outcome first (it may free a paused partition), else the next record.
+        let received = tokio::select! {
+            biased;
+            Some(finished) = owned.workers.finished.recv() => {
+                if owned.finished(&consumer, &metrics, &mut batcher, finished) {
+                    break;
+                }
+                None
+            }
+            received = tokio::time::timeout(wait, consumer.recv()) => Some(received),
+        };
+        owned.apply_ownership(&consumer, &metrics, &mut batcher);
         let mut ready: Vec<Batch> = Vec::new();
         match received {
-            Ok(Ok(message)) => {
+            Some(Ok(Ok(message))) => {
                 let key = PartitionKey::new(message.topic(), message.partition());
-                if fences.contains_key(&key)
-                    && !halted.contains(&key)
-                    && let Some(track) = tracks.get_mut(&key)
+                if owned.fences.contains_key(&key)
+                    && !owned.halted.contains(&key)
+                    && let Some(track) = owned.tracks.get_mut(&key)
                     && accept_offset(&key, track, message.offset(), &metrics)
                 {
-                    let record = Record {
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        payload: message.payload().map(<[u8]>::to_vec),
-                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-                        version: message.headers().and_then(|headers| {
-                            headers
-                                .iter()
-                                .find(|h| h.key == shared::row_version::HEADER)
-                                .and_then(|h| h.value)
-                                .and_then(changelog::header_version)
-                        }),
-                        dropped: message.headers().is_some_and(|headers| {
-                            headers.iter().any(|h| h.key == shared::row_version::DROPPED_HEADER && h.value == Some(b"true".as_slice()))
-                        }),
-                    };
-                    ready.extend(batcher.push(&key, record, Instant::now()));
+                    ready.extend(batcher.push(&key, record_of(&message), Instant::now()));
                 }
             }
-            Ok(Err(e)) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
-            Err(_) => {}
+            Some(Ok(Err(e))) => tracing::warn!("Kafka consumer error (librdkafka retries by itself): {e}"),
+            _ => {}
         }
         ready.extend(batcher.due(Instant::now()));
         for batch in ready {
-            let Some(&fence) = fences.get(&batch.key) else { continue };
-            match applier.apply(&batch, fence).await {
-                Ok(()) => {
-                    // Never move the committed offset back.
-                    let done = committed.entry(batch.key.clone()).or_insert(-1);
-                    if batch.range.max > *done {
-                        *done = batch.range.max;
-                        commit(&consumer, &batch);
-                    }
-                }
-                Err(ApplyError::Fenced(e)) => {
-                    tracing::warn!("{e}; dropping the batch, the new owner applies it");
-                    fences.remove(&batch.key);
-                    batcher.revoke(&batch.key);
-                }
-                Err(e @ ApplyError::Stop { .. }) => {
-                    tracing::error!("{e}");
-                    pause(&consumer, &batch.key);
-                    metrics.stopped.with_label_values(&[batch.key.topic.as_str(), &batch.key.partition.to_string()]).set(1);
-                    halted.insert(batch.key.clone());
-                    batcher.revoke(&batch.key);
-                }
-                Err(ApplyError::Shutdown(key)) => {
-                    tracing::info!(%key, "shutdown: batch abandoned at a safe point; it is re-applied on restart");
-                    break;
-                }
+            let key = batch.key.clone();
+            if owned.workers.dispatch(batch) == Dispatch::Backlogged && owned.backpressured.insert(key.clone()) {
+                // Its worker is behind: no more records until it catches up.
+                pause(&consumer, &key);
             }
         }
+        metrics.backlog.set(owned.workers.backlog() as i64);
     }
+    owned.workers.shutdown().await;
     tracing::info!("ingest-sink stopped");
     Ok(())
 }
 
-fn apply_ownership(
-    consumer: &StreamConsumer<SinkContext>,
-    batcher: &mut PartitionBatcher,
-    fences: &mut HashMap<PartitionKey, Fence>,
-    halted: &mut HashSet<PartitionKey>,
-    tracks: &mut HashMap<PartitionKey, Tracking>,
-) {
-    let events = std::mem::take(&mut *consumer.context().events.lock().expect("lock"));
-    for event in events {
-        match event {
-            Ownership::Assigned { key, fence, reform, start } => {
-                batcher.assign(&key, reform);
-                halted.remove(&key);
-                tracks.insert(key.clone(), Tracking { next: start });
-                fences.insert(key, fence);
-            }
-            Ownership::Revoked(key) => {
-                batcher.revoke(&key);
-                fences.remove(&key);
-                halted.remove(&key);
-                tracks.remove(&key);
+/// The partitions this member owns, and what it knows of each.
+struct Owned {
+    fences: HashMap<PartitionKey, Fence>,
+    /// Stopped partitions (paused, reported), until revoked or re-assigned.
+    halted: HashSet<PartitionKey>,
+    tracks: HashMap<PartitionKey, Tracking>,
+    /// The highest offset committed per partition (never moved back).
+    committed: HashMap<PartitionKey, i64>,
+    /// Paused because their worker is behind, until its backlog drains.
+    backpressured: HashSet<PartitionKey>,
+    workers: Workers,
+}
+
+impl Owned {
+    /// Takes in the assignment changes the rebalance callback recorded.
+    fn apply_ownership(&mut self, consumer: &StreamConsumer<SinkContext>, metrics: &SinkMetrics, batcher: &mut PartitionBatcher) {
+        let events = std::mem::take(&mut *consumer.context().events.lock().expect("lock"));
+        for event in events {
+            match event {
+                Ownership::Assigned { key, fence, reform, start } => {
+                    batcher.assign(&key, reform);
+                    if self.halted.remove(&key) | self.backpressured.remove(&key) {
+                        resume(consumer, &key);
+                    }
+                    clear_stopped(metrics, &key);
+                    self.tracks.insert(key.clone(), Tracking { next: start });
+                    self.workers.start(key.clone(), fence);
+                    self.fences.insert(key, fence);
+                }
+                Ownership::Revoked(key) => {
+                    batcher.revoke(&key);
+                    self.forget(consumer, &key);
+                    // Not ours any more: its health is its new owner's to report.
+                    clear_stopped(metrics, &key);
+                }
+                Ownership::Unowned { key, reason } => {
+                    tracing::error!(
+                        %key,
+                        "cannot take over the partition ({reason}); it is stopped here, its records wait in Kafka: fix the state store, \
+                         then restart this sink (or let a rebalance move the partition)"
+                    );
+                    self.forget(consumer, &key);
+                    self.halt(consumer, metrics, batcher, &key);
+                }
             }
         }
+    }
+
+    /// A worker's outcome; `true` when the sink is shutting down.
+    fn finished(&mut self, consumer: &StreamConsumer<SinkContext>, metrics: &SinkMetrics, batcher: &mut PartitionBatcher, finished: Finished) -> bool {
+        if !self.workers.is_current(&finished) {
+            // A worker of an earlier assignment, finishing the batch it had in hand.
+            match &finished.outcome {
+                Outcome::Fenced(reason) => tracing::warn!("{reason}; the partition has moved on: the batch is dropped"),
+                Outcome::Stopped(reason) => tracing::warn!("{reason} (the partition is no longer assigned here)"),
+                Outcome::Applied(_) | Outcome::Shutdown => {}
+            }
+            return false;
+        }
+        let key = finished.key;
+        match finished.outcome {
+            Outcome::Applied(range) => {
+                let done = self.committed.entry(key.clone()).or_insert(-1);
+                if range.max > *done {
+                    *done = range.max;
+                    commit(consumer, &key, range.max);
+                }
+                if self.workers.refill(&key) && self.backpressured.remove(&key) && !self.halted.contains(&key) {
+                    resume(consumer, &key);
+                }
+            }
+            Outcome::Fenced(reason) => {
+                tracing::warn!("{reason}; dropping the partition's batches, the new owner applies them");
+                batcher.revoke(&key);
+                self.forget(consumer, &key);
+            }
+            Outcome::Stopped(reason) => {
+                tracing::error!("{reason}");
+                self.halt(consumer, metrics, batcher, &key);
+            }
+            Outcome::Shutdown => {
+                tracing::info!(%key, "shutdown: batch abandoned at a safe point; it is re-applied on restart");
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops everything about a partition no longer consumed here. A pause
+    /// is undone: librdkafka keeps it across a revoke and a later re-assignment.
+    fn forget(&mut self, consumer: &StreamConsumer<SinkContext>, key: &PartitionKey) {
+        self.workers.stop(key);
+        self.fences.remove(key);
+        self.tracks.remove(key);
+        if self.halted.remove(key) | self.backpressured.remove(key) {
+            resume(consumer, key);
+        }
+    }
+
+    /// Stops consuming `key` until it is revoked or the sink restarts:
+    /// paused, `ingest_sink_partition_stopped` = 1 (so `/healthz` answers
+    /// 503); its records stay in Kafka.
+    fn halt(&mut self, consumer: &StreamConsumer<SinkContext>, metrics: &SinkMetrics, batcher: &mut PartitionBatcher, key: &PartitionKey) {
+        self.workers.stop(key);
+        pause(consumer, key);
+        metrics.stopped.with_label_values(&[key.topic.as_str(), &key.partition.to_string()]).set(1);
+        self.halted.insert(key.clone());
+        batcher.revoke(key);
+    }
+}
+
+/// The owned form of a received record.
+fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+    Record {
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+        version: message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == shared::row_version::HEADER)
+                .and_then(|h| h.value)
+                .and_then(changelog::header_version)
+        }),
+        dropped: message.headers().is_some_and(|headers| {
+            headers.iter().any(|h| h.key == shared::row_version::DROPPED_HEADER && h.value == Some(b"true".as_slice()))
+        }),
     }
 }
 
@@ -428,18 +520,30 @@ fn accept_offset(key: &PartitionKey, track: &mut Tracking, offset: i64, metrics:
     true
 }
 
-fn commit(consumer: &StreamConsumer<SinkContext>, batch: &Batch) {
+fn commit(consumer: &StreamConsumer<SinkContext>, key: &PartitionKey, last: i64) {
     let mut tpl = TopicPartitionList::new();
-    let _ = tpl.add_partition_offset(&batch.key.topic, batch.key.partition, Offset::Offset(batch.range.max + 1));
+    let _ = tpl.add_partition_offset(&key.topic, key.partition, Offset::Offset(last + 1));
     if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-        tracing::warn!(key = %batch.key, "offset commit failed (state is authoritative): {e}");
+        tracing::warn!(%key, "offset commit failed (state is authoritative): {e}");
     }
+}
+
+fn resume(consumer: &StreamConsumer<SinkContext>, key: &PartitionKey) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&key.topic, key.partition);
+    if let Err(e) = consumer.resume(&tpl) {
+        tracing::error!(%key, "resuming the partition failed: {e}");
+    }
+}
+
+fn clear_stopped(metrics: &SinkMetrics, key: &PartitionKey) {
+    let _ = metrics.stopped.remove_label_values(&[key.topic.as_str(), &key.partition.to_string()]);
 }
 
 fn pause(consumer: &StreamConsumer<SinkContext>, key: &PartitionKey) {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(&key.topic, key.partition);
     if let Err(e) = consumer.pause(&tpl) {
-        tracing::error!(%key, "pausing the stopped partition failed: {e}");
+        tracing::error!(%key, "pausing the partition failed: {e}");
     }
 }

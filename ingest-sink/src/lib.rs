@@ -17,3 +17,4 @@ pub mod exactly_once;
 pub mod faults;
 pub mod metrics;
 pub mod state;
+pub mod workers;

@@ -3,7 +3,7 @@
 //! loop keeps turning and no partition is stopped.
 
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,8 @@ pub struct SinkMetrics {
     /// Records the broker delivered twice (dropped) and offset jumps seen.
     pub redelivered: IntCounter,
     pub offset_gaps: IntCounter,
+    /// Batches waiting for a busy partition worker (those partitions are paused meanwhile).
+    pub backlog: IntGauge,
     last_turn_ms: AtomicU64,
 }
 
@@ -64,6 +66,11 @@ impl Default for SinkMetrics {
             stopped: gauge_vec(&registry, "ingest_sink_partition_stopped", "1 while a partition is stopped", &["topic", "partition"]),
             redelivered: counter(&registry, "ingest_sink_redelivered_records_total", "Records the broker delivered twice (dropped)"),
             offset_gaps: counter(&registry, "ingest_sink_offset_gaps_total", "Offset jumps seen while consuming"),
+            backlog: {
+                let g = IntGauge::new("ingest_sink_backlog_batches", "Batches waiting for a busy partition worker").expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             last_turn_ms: AtomicU64::new(now_ms()),
             registry,
         }

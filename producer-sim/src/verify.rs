@@ -240,34 +240,37 @@ pub fn clickhouse_table(topic_prefix: &str, database: &str, table: &str) -> Stri
 /// Key → (checksum of the row, its values, how many rows have the key).
 type Rows = HashMap<String, (u64, Vec<Option<String>>, i64)>;
 
+/// Rows a comparison holds in memory per side, about: a bigger table is
+/// compared in buckets of its keys' hashes, both sides streamed once per
+/// bucket, so memory stays the same however big the table.
+const BUCKET_ROWS: u64 = 250_000;
+
+/// Which keys one pass compares: those whose hash is `index` modulo `of`.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    index: u64,
+    of: u64,
+}
+
+impl Bucket {
+    fn holds(&self, key: &str) -> bool {
+        if self.of == 1 {
+            return true;
+        }
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        hasher.finish() % self.of == self.index
+    }
+}
+
 /// Compares one table. A table with a primary key is compared key by key;
 /// one without (keyless: the sink keeps its changes, with signs) as a
 /// multiset of whole rows — the rows whose signs sum above zero, or the live
-/// rows if the sink keeps it by a key of `capture.key_columns`.
+/// rows if the sink keeps it by a key of `capture.key_columns`. Both sides are
+/// streamed, in as many key buckets as [`BUCKET_ROWS`] asks for.
 async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &VerifyArgs, table: &str) -> Result<TableReport> {
     let (columns, key) = columns(conn, &args.database, table).await?;
     let key: Vec<usize> = if key.is_empty() { (0..columns.len()).collect() } else { key };
-    let mysql_select: Vec<String> = columns
-        .iter()
-        .map(|c| match c.kind {
-            Kind::Binary => format!("HEX({})", quote_mysql(&c.name)),
-            _ => quote_mysql(&c.name),
-        })
-        .collect();
-    let sql = format!("SELECT {} FROM {}.{}", mysql_select.join(", "), quote_mysql(&args.database), quote_mysql(table));
-    let mut source: Rows = HashMap::new();
-    let rows: Vec<mysql_async::Row> = conn.query(sql).await.with_context(|| format!("reading MySQL {}.{table}", args.database))?;
-    for row in rows {
-        let values: Vec<Option<String>> = (0..columns.len())
-            .map(|i| match row.as_ref(i) {
-                Some(mysql_async::Value::NULL) | None => None,
-                Some(mysql_async::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
-            })
-            .collect();
-        insert_row(&mut source, &columns, &key, values);
-    }
-
     let ch_table = clickhouse_table(&args.topic_prefix, &args.database, table);
     let present: Vec<String> = clickhouse
         .query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = ?")
@@ -275,53 +278,113 @@ async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &
         .fetch_all()
         .await
         .context("asking ClickHouse for the table's columns")?;
-    // A column the sink has not added yet reads as NULL (and differs if MySQL has a value).
-    let ch_select: Vec<String> = columns
+    let mysql_estimate: Option<u64> = conn
+        .exec_first(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&args.database, table),
+        )
+        .await?
+        .flatten();
+    let ch_rows: u64 = if present.is_empty() {
+        0
+    } else {
+        clickhouse.query(&format!("SELECT count() FROM {}", quote_clickhouse(&ch_table))).fetch_one().await.unwrap_or(0)
+    };
+    let buckets = mysql_estimate.unwrap_or(0).max(ch_rows).div_ceil(BUCKET_ROWS).max(1);
+    let mut report = TableReport {
+        table: format!("{}.{table}", args.database),
+        table_missing: present.is_empty(),
+        ..Default::default()
+    };
+    for index in 0..buckets {
+        let bucket = Bucket { index, of: buckets };
+        let source = read_mysql(conn, args, table, &columns, &key, bucket).await?;
+        let target = read_clickhouse(clickhouse, &ch_table, &present, &columns, &key, bucket).await?;
+        compare_rows(&source, &target, &columns, args.examples, &mut report);
+    }
+    Ok(report)
+}
+
+/// The MySQL rows of `bucket`, streamed (one row in flight at a time).
+async fn read_mysql(conn: &mut Conn, args: &VerifyArgs, table: &str, columns: &[ColumnInfo], key: &[usize], bucket: Bucket) -> Result<Rows> {
+    let select: Vec<String> = columns
         .iter()
         .map(|c| match c.kind {
-            _ if !present.contains(&c.name) => "NULL".to_string(),
+            Kind::Binary => format!("HEX({})", quote_mysql(&c.name)),
+            _ => quote_mysql(&c.name),
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM {}.{}", select.join(", "), quote_mysql(&args.database), quote_mysql(table));
+    let mut rows: Rows = HashMap::new();
+    let reading = || format!("reading MySQL {}.{table}", args.database);
+    let mut result = conn.query_iter(sql).await.with_context(reading)?;
+    while let Some(row) = result.next().await.with_context(reading)? {
+        let values: Vec<Option<String>> = (0..columns.len())
+            .map(|i| match row.as_ref(i) {
+                Some(mysql_async::Value::NULL) | None => None,
+                Some(mysql_async::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
+            })
+            .collect();
+        insert_row(&mut rows, columns, key, values, 1, bucket);
+    }
+    Ok(rows)
+}
+
+/// The ClickHouse rows of `bucket` (its current rows, or for a change table
+/// the images whose signs do not cancel out), streamed.
+async fn read_clickhouse(
+    clickhouse: &clickhouse::Client,
+    ch_table: &str,
+    present: &[String],
+    columns: &[ColumnInfo],
+    key: &[usize],
+    bucket: Bucket,
+) -> Result<Rows> {
+    let mut rows: Rows = HashMap::new();
+    if present.is_empty() {
+        return Ok(rows);
+    }
+    // A column the sink has not added yet reads as NULL (and differs if MySQL has a value).
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| match c.kind {
+            _ if !present.iter().any(|p| *p == c.name) => "NULL".to_string(),
             Kind::Binary => format!("hex({})", quote_clickhouse(&c.name)),
             _ => format!("toString({})", quote_clickhouse(&c.name)),
         })
         .collect();
-    let mut target: Rows = HashMap::new();
-    if !present.is_empty() {
-        let row = format!("toJSONString([{}])", ch_select.join(", "));
-        let from = quote_clickhouse(&ch_table);
-        let sql = if present.iter().any(|c| c == "_sign") && present.iter().any(|c| c == "_kafka_partition") {
-            format!("SELECT {row} AS r, toInt64(sum(_sign)) FROM {from} GROUP BY r HAVING sum(_sign) != 0")
-        } else {
-            format!("SELECT {row}, toInt64(1) FROM {from} FINAL WHERE _is_deleted = 0")
-        };
-        let rows: Vec<(String, i64)> = clickhouse.query(&sql).fetch_all().await.with_context(|| format!("reading ClickHouse {ch_table}"))?;
-        for (row, count) in rows {
-            let values: Vec<Option<String>> = serde_json::from_str(&row).with_context(|| format!("row of {ch_table}: {row}"))?;
-            if count > 0 {
-                for _ in 0..count {
-                    insert_row(&mut target, &columns, &key, values.clone());
-                }
-            } else {
-                // More images of the row went than came: each one too many is an extra.
-                target.insert(format!("(removed more often than added) {row}"), (0, values, -count));
-            }
-        }
+    let row = format!("toJSONString([{}])", select.join(", "));
+    let from = quote_clickhouse(ch_table);
+    let sql = if present.iter().any(|c| c == "_sign") && present.iter().any(|c| c == "_kafka_partition") {
+        format!("SELECT {row} AS r, toInt64(sum(_sign)) FROM {from} GROUP BY r HAVING sum(_sign) != 0")
+    } else {
+        format!("SELECT {row}, toInt64(1) FROM {from} FINAL WHERE _is_deleted = 0")
+    };
+    let reading = || format!("reading ClickHouse {ch_table}");
+    let mut cursor = clickhouse.query(&sql).fetch::<(String, i64)>().with_context(reading)?;
+    while let Some((row, count)) = cursor.next().await.with_context(reading)? {
+        let values: Vec<Option<String>> = serde_json::from_str(&row).with_context(|| format!("row of {ch_table}: {row}"))?;
+        insert_row(&mut rows, columns, key, values, count, bucket);
     }
+    Ok(rows)
+}
 
-    let mut report = TableReport {
-        table: format!("{}.{table}", args.database),
-        mysql_rows: source.values().map(|r| r.2 as u64).sum(),
-        clickhouse_rows: target.values().map(|r| r.2 as u64).sum(),
-        table_missing: present.is_empty(),
-        ..Default::default()
+/// Adds one bucket's differences to `report`.
+fn compare_rows(source: &Rows, target: &Rows, columns: &[ColumnInfo], examples: usize, report: &mut TableReport) {
+    report.mysql_rows += source.values().map(|r| r.2.max(0) as u64).sum::<u64>();
+    report.clickhouse_rows += target.values().map(|r| r.2.max(0) as u64).sum::<u64>();
+    let example = |report: &mut TableReport, text: String| {
+        if report.examples.len() < examples {
+            report.examples.push(text);
+        }
     };
     let sorted: BTreeMap<&String, &(u64, Vec<Option<String>>, i64)> = source.iter().collect();
     for (pk, (sum, values, count)) in sorted {
         match target.get(pk) {
             None => {
                 report.missing += *count as u64;
-                if report.examples.len() < args.examples {
-                    report.examples.push(format!("missing in ClickHouse: key ({pk})"));
-                }
+                example(report, format!("missing in ClickHouse: key ({pk})"));
             }
             Some((_, _, theirs)) if theirs != count => {
                 // Whole rows (a keyless table): the same row a different number of times.
@@ -330,45 +393,48 @@ async fn compare_table(conn: &mut Conn, clickhouse: &clickhouse::Client, args: &
                 } else {
                     report.extra += (theirs - count) as u64;
                 }
-                if report.examples.len() < args.examples {
-                    report.examples.push(format!("row ({pk}): {count} in MySQL, {theirs} in ClickHouse"));
-                }
+                example(report, format!("row ({pk}): {count} in MySQL, {theirs} in ClickHouse"));
             }
             Some((other, theirs, _)) if other != sum => {
                 report.different += 1;
-                if report.examples.len() < args.examples {
-                    let column = (0..columns.len())
-                        .find(|&i| normalize(columns[i].kind, values[i].as_deref()) != normalize(columns[i].kind, theirs[i].as_deref()))
-                        .unwrap_or(0);
-                    report.examples.push(format!(
-                        "different: key ({pk}) column `{}`: MySQL {:?}, ClickHouse {:?}",
-                        columns[column].name, values[column], theirs[column]
-                    ));
-                }
+                let column = (0..columns.len())
+                    .find(|&i| normalize(columns[i].kind, values[i].as_deref()) != normalize(columns[i].kind, theirs[i].as_deref()))
+                    .unwrap_or(0);
+                example(
+                    report,
+                    format!("different: key ({pk}) column `{}`: MySQL {:?}, ClickHouse {:?}", columns[column].name, values[column], theirs[column]),
+                );
             }
             Some(_) => {}
         }
     }
     for (pk, (_, _, count)) in target.iter().filter(|(pk, _)| !source.contains_key(*pk)) {
-        report.extra += *count as u64;
-        if report.examples.len() < args.examples {
-            report.examples.push(format!("extra in ClickHouse: key ({pk})"));
-        }
+        report.extra += count.unsigned_abs();
+        example(report, format!("extra in ClickHouse: key ({pk})"));
     }
-    Ok(report)
 }
 
-fn insert_row(rows: &mut Rows, columns: &[ColumnInfo], key: &[usize], values: Vec<Option<String>>) {
+/// Counts `count` rows of `values` under their key, if the key is in `bucket`.
+/// A negative count (a change table whose images went more often than they
+/// came) is kept as such: each one too many is an extra.
+fn insert_row(rows: &mut Rows, columns: &[ColumnInfo], key: &[usize], values: Vec<Option<String>>, count: i64, bucket: Bucket) {
     let pk = key
         .iter()
         .map(|&i| normalize(columns[i].kind, values[i].as_deref()))
         .collect::<Vec<_>>()
         .join(", ");
+    if !bucket.holds(&pk) {
+        return;
+    }
     let mut hasher = DefaultHasher::new();
     for (column, value) in columns.iter().zip(&values) {
         normalize(column.kind, value.as_deref()).hash(&mut hasher);
     }
-    rows.entry(pk).or_insert((hasher.finish(), values, 0)).2 += 1;
+    if count < 0 {
+        rows.insert(format!("(removed more often than added) {pk}"), (0, values, count));
+        return;
+    }
+    rows.entry(pk).or_insert((hasher.finish(), values, 0)).2 += count;
 }
 
 /// The comparable text of a value: what both sides agree on whatever their
@@ -469,6 +535,42 @@ mod tests {
         assert_eq!(normalize(Kind::Binary, Some("0aff")), "0AFF");
         assert_eq!(normalize(Kind::Plain, None), "\\N");
         assert_ne!(normalize(Kind::Plain, None), normalize(Kind::Plain, Some("\\N ")));
+    }
+
+    /// Buckets split the keys without loss or overlap, and a comparison over
+    /// buckets finds what one over the whole table finds.
+    #[test]
+    fn buckets_cover_every_key_once_and_compare_alike() {
+        let columns = vec![
+            ColumnInfo { name: "id".into(), kind: Kind::Plain },
+            ColumnInfo { name: "v".into(), kind: Kind::Plain },
+        ];
+        let row = |id: u32, v: &str| vec![Some(id.to_string()), Some(v.to_string())];
+        let compare = |of: u64| {
+            let mut report = TableReport::default();
+            for index in 0..of {
+                let bucket = Bucket { index, of };
+                let (mut source, mut target) = (Rows::new(), Rows::new());
+                for id in 0..1000 {
+                    insert_row(&mut source, &columns, &[0], row(id, "a"), 1, bucket);
+                    let value = if id % 100 == 7 { "b" } else { "a" }; // 10 differ
+                    if id % 250 != 3 {
+                        insert_row(&mut target, &columns, &[0], row(id, value), 1, bucket); // 4 missing
+                    }
+                }
+                insert_row(&mut target, &columns, &[0], row(5000, "x"), 1, bucket); // 1 extra
+                compare_rows(&source, &target, &columns, 0, &mut report);
+            }
+            (report.mysql_rows, report.clickhouse_rows, report.missing, report.extra, report.different)
+        };
+        assert_eq!(compare(1), (1000, 997, 4, 1, 10));
+        assert_eq!(compare(7), compare(1));
+        let held: u64 = (0..7).map(|index| {
+            let mut rows = Rows::new();
+            (0..1000).for_each(|id| insert_row(&mut rows, &columns, &[0], row(id, "a"), 1, Bucket { index, of: 7 }));
+            rows.len() as u64
+        }).sum();
+        assert_eq!(held, 1000);
     }
 
     #[test]

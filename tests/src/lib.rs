@@ -237,6 +237,14 @@ impl Stack {
         }
     }
 
+    /// The shared test registry ([`TEST_REGISTRY`]), created if the stack
+    /// has none yet (a fresh stack has none: a benchmark may run first).
+    pub async fn test_registry(&self) -> shared::glue::GlueRegistry {
+        let registry = shared::glue::GlueRegistry::connect(&self.glue_config(TEST_REGISTRY)).await;
+        registry.ensure_registry().await.unwrap_or_else(|e| panic!("creating the test registry: {e}"));
+        registry
+    }
+
     /// A raw `aws-sdk-glue` client on the stack's registry, for assertions
     /// about what the registry holds.
     pub async fn glue_client(&self) -> aws_sdk_glue::Client {
@@ -356,6 +364,9 @@ mod tests {
             export STACK_MARIADB_HOST=127.0.0.1\nexport STACK_MARIADB_PORT=13316\n\
             export STACK_MARIADB_USER=cdc\nexport STACK_MARIADB_PASSWORD=pw\nexport STACK_KAFKA_BOOTSTRAP=127.0.0.1:1\n\
             export STACK_REDIS_URL=redis://h:2\nexport STACK_GLUE_ENDPOINT=http://h:3\n\
+            export STACK_REDIS_TLS_URL=rediss://h:5\nexport STACK_REDIS_TLS_USER=sink\nexport STACK_REDIS_TLS_PASSWORD=pw\n\
+            export STACK_CLICKHOUSE_HTTPS_URL=https://h:6\nexport STACK_TLS_CA='/tls/ca.pem'\n\
+            export STACK_TLS_CLIENT_CERT='/tls/client.pem'\nexport STACK_TLS_CLIENT_KEY='/tls/client.key'\n\
             export STACK_CLICKHOUSE_URL=http://h:4\nexport STACK_PYTHON='/v/bin/python'\nexport AWS_REGION=us-east-1\n";
         let stack = Stack::from_exports(text).unwrap();
         assert_eq!(stack.mysql.port, 13306);
@@ -363,6 +374,7 @@ mod tests {
         assert_eq!(stack.mysql.ca_file, Some(PathBuf::from("/ca.pem")));
         assert_eq!(stack.mariadb.ca_file, None);
         assert_eq!(stack.python, PathBuf::from("/v/bin/python"));
+        assert_eq!((stack.redis_tls_url.as_str(), stack.tls_ca.as_path()), ("rediss://h:5", Path::new("/tls/ca.pem")));
         assert_eq!(stack.mysql.config().tls.mode, MysqlTlsMode::VerifyCa);
         assert!(Stack::from_exports("export STACK_MYSQL_HOST=x\n").is_err());
     }

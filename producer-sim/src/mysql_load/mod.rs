@@ -286,8 +286,8 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
 fn connection_lost(e: &mysql_async::Error) -> bool {
     match e {
         mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
-        // server shutdown, connection killed, idle timeout
-        mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1927 | 4031),
+        // server shutdown, a statement interrupted by it, connection killed, idle timeout
+        mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1317 | 1927 | 4031),
         _ => false,
     }
 }
