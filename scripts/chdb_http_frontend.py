@@ -355,7 +355,7 @@ class Handler(BaseHTTPRequestHandler):
                 # the part is committed (TOO_MANY_PARTS, ...) and reports no
                 # rows written (a deduplicated insert reports its rows): find
                 # the error and answer it as clickhouse-server does.
-                failure = _insert_failure(conn, started)
+                failure = _insert_failure(conn, started, statement)
                 if failure:
                     raise QueryError(*failure)
         finally:
@@ -375,11 +375,16 @@ class Handler(BaseHTTPRequestHandler):
         ])
 
 
-def _insert_failure(conn, since):
-    """(message, code) of the engine's latest error since `since` (seconds), if any."""
+def _insert_failure(conn, since, statement):
+    """(message, code) of the engine's latest error since `since` (seconds)
+    that names the statement's table (else the latest at all), if any."""
+    match = re.match(r"\s*INSERT\s+INTO\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_.]+))", statement, re.I)
+    table = (match.group(1) or match.group(2) or "").replace("``", "`").split(".")[-1] if match else ""
+    names = sql_string(table) if table else "''"
     rows = conn.query(
         "SELECT code, name, last_error_message FROM system.errors "
-        f"WHERE last_error_time >= toDateTime({int(since)}) ORDER BY last_error_time DESC LIMIT 1",
+        f"WHERE last_error_time >= toDateTime({int(since)}) "
+        f"ORDER BY position(last_error_message, {names}) > 0 DESC, last_error_time DESC LIMIT 1",
         "TabSeparated").bytes().decode("utf-8", errors="replace").strip()
     if not rows:
         return None

@@ -352,7 +352,7 @@ pub async fn run(config: &SinkConfig, shutdown: Arc<AtomicBool>, metrics: Arc<Si
         ready.extend(batcher.due(Instant::now()));
         for batch in ready {
             let key = batch.key.clone();
-            if owned.workers.dispatch(batch) == Dispatch::Backlogged && owned.backpressured.insert(key.clone()) {
+            if owned.workers.dispatch(batch) == Dispatch::Full && owned.backpressured.insert(key.clone()) {
                 // Its worker is behind: no more records until it catches up.
                 pause(&consumer, &key);
             }

@@ -6,9 +6,10 @@
 //! plan per partition is exactly the single loop's. Partitions never wait on
 //! each other: one that retries (ClickHouse refusing a table's inserts for a
 //! while) or stops holds up only itself. A partition's queue holds at most
-//! [`QUEUE`] batches; more wait in its backlog and the partition is paused in
-//! the consumer until the worker catches up (backpressure that never blocks
-//! the poll loop). An outcome from a worker the partition no longer has
+//! [`QUEUE`] batches; more wait in its backlog, and once [`BACKLOG`] wait
+//! there the partition is paused in the consumer until the worker catches up
+//! (backpressure that never blocks the poll loop; memory per partition at
+//! most `QUEUE + BACKLOG` batches of `consumer.batch_max_bytes`). An outcome from a worker the partition no longer has
 //! (revoked, re-assigned) is recognised by its generation and ignored.
 
 use crate::apply::{ApplyError, BatchApplier};
@@ -22,6 +23,11 @@ use tokio::task::JoinHandle;
 
 /// Batches queued for a worker beyond the one it is applying.
 pub const QUEUE: usize = 2;
+
+/// Batches waiting in a partition's backlog before it is paused. Pausing
+/// discards what the consumer had prefetched for the partition (librdkafka
+/// fetches it again on resume), so it is kept for a worker really behind.
+pub const BACKLOG: usize = 4;
 
 /// How a worker's batch ended.
 #[derive(Debug)]
@@ -48,8 +54,10 @@ pub struct Finished {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Dispatch {
     Queued,
-    /// The partition's queue is full: the batch waits in its backlog; pause the partition.
+    /// The partition's queue is full: the batch waits in its backlog.
     Backlogged,
+    /// The backlog is full as well: pause the partition.
+    Full,
     /// The partition has no worker (not owned, or stopped): the batch is dropped.
     NoWorker,
 }
@@ -104,18 +112,17 @@ impl Workers {
     /// Hands a batch to its partition's worker.
     pub fn dispatch(&mut self, batch: Batch) -> Dispatch {
         let Some(worker) = self.by_key.get_mut(&batch.key) else { return Dispatch::NoWorker };
-        if !worker.backlog.is_empty() {
-            worker.backlog.push_back(batch);
-            return Dispatch::Backlogged;
-        }
-        match worker.queue.try_send(batch) {
-            Ok(()) => Dispatch::Queued,
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                worker.backlog.push_back(batch);
-                Dispatch::Backlogged
+        let batch = if worker.backlog.is_empty() {
+            match worker.queue.try_send(batch) {
+                Ok(()) => return Dispatch::Queued,
+                Err(mpsc::error::TrySendError::Full(batch)) => batch,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Dispatch::NoWorker,
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Dispatch::NoWorker,
-        }
+        } else {
+            batch
+        };
+        worker.backlog.push_back(batch);
+        if worker.backlog.len() >= BACKLOG { Dispatch::Full } else { Dispatch::Backlogged }
     }
 
     /// Whether `finished` comes from the partition's current worker.

@@ -47,7 +47,8 @@ async fn a_table_refusing_inserts_for_a_minute_stalls_only_itself() {
     tokio::time::sleep(Duration::from_secs(60).saturating_sub(stalled.elapsed())).await;
     assert_eq!(totals(stack, &setup.table).await.0, EVENTS, "A took inserts it should have refused");
     assert!(log_of(&log).contains("TOO_MANY_PARTS"), "the refusals were not retried:\n{}", log_of(&log));
-    assert!(http_get(&log, "/healthz").contains("200"), "a partition retrying is not a stopped one");
+    let health = http_get(&log, "/healthz");
+    assert!(health.contains("200"), "a partition retrying is not a stopped one: {health}");
 
     // A accepts again: it catches up, exactly once.
     execute(stack, &format!("ALTER TABLE `{}` MODIFY SETTING parts_to_throw_insert = 3000, parts_to_delay_insert = 1000", setup.table)).await;
