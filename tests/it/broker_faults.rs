@@ -32,25 +32,30 @@ async fn topic_with_records(partitions: i32, records_per_partition: i64) -> Stri
         .await
         .unwrap();
     assert!(created.iter().all(|r| r.is_ok()), "create topic: {created:?}");
-    // One linger window per partition: the records of a partition go in one batch.
+    send_batches(&topic, partitions, records_per_partition).await;
+    topic
+}
+
+/// `per_partition` records to each of `partitions`, sent in one linger
+/// window so that each partition's records form one record batch.
+async fn send_batches(topic: &str, partitions: i32, per_partition: i64) {
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka_bootstrap)
+        .set("bootstrap.servers", &Stack::get().kafka_bootstrap)
         .set("linger.ms", "200")
         .set("batch.num.messages", "10000")
         .create()
         .unwrap();
     let mut sends = Vec::new();
     for partition in 0..partitions {
-        for i in 0..records_per_partition {
+        for i in 0..per_partition {
             let payload = i.to_string();
-            sends.push(producer.send_result(FutureRecord::<(), _>::to(&topic).partition(partition).payload(&payload)).map_err(|_| ()).unwrap());
+            sends.push(producer.send_result(FutureRecord::<(), _>::to(topic).partition(partition).payload(&payload)).map_err(|_| ()).unwrap());
         }
     }
     for send in sends {
         send.await.unwrap().map_err(|(e, _)| e).unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
-    topic
 }
 
 fn consumer(group: &str, extra: &[(&str, &str)]) -> ClientConfig {
@@ -105,14 +110,7 @@ async fn end_offsets_are_the_last_batchs_base_offset() {
     let watermarks = || consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).unwrap();
     assert_eq!(watermarks(), (0, 1), "one batch of {RECORDS} records at offset 0");
     // A second batch of 50: the answer is its base offset + 1, still not the end.
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", &Stack::get().kafka_bootstrap).set("linger.ms", "200").create().unwrap();
-    let sends: Vec<_> = (0..50)
-        .map(|i: i32| producer.send_result(FutureRecord::<(), _>::to(&topic).partition(0).payload(&i.to_string())).map_err(|_| ()).unwrap())
-        .collect();
-    for send in sends {
-        send.await.unwrap().map_err(|(e, _)| e).unwrap();
-    }
+    send_batches(&topic, 1, 50).await;
     assert_eq!(watermarks(), (0, RECORDS + 1), "after a second batch of 50 records at offset {RECORDS}");
 }
 

@@ -79,21 +79,22 @@ impl Validate for MysqlConfig {
     }
 }
 
+impl MysqlTls {
+    /// The CA and client certificate files, as every TLS endpoint has them.
+    fn files(&self) -> TlsFiles {
+        TlsFiles { ca_file: self.ca_file.clone(), cert_file: self.cert_file.clone(), key_file: self.key_file.clone() }
+    }
+}
+
 impl Validate for MysqlTls {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        let files = [("ca_file", &self.ca_file), ("cert_file", &self.cert_file), ("key_file", &self.key_file)];
-        for (field, path) in files {
-            let Some(path) = path else { continue };
-            if self.mode == MysqlTlsMode::Disabled {
-                return Err(invalid(key(prefix, field), "is set but tls.mode = \"disabled\": remove it or choose a TLS mode"));
-            }
-            if !path.is_file() {
-                return Err(invalid(key(prefix, field), format!("{} is not a readable file", path.display())));
-            }
+        let files = self.files();
+        if let Some(field) = files.first_set()
+            && self.mode == MysqlTlsMode::Disabled
+        {
+            return Err(invalid(key(prefix, field), "is set but tls.mode = \"disabled\": remove it or choose a TLS mode"));
         }
-        if self.cert_file.is_some() != self.key_file.is_some() {
-            return Err(invalid(key(prefix, "key_file"), "set both cert_file and key_file (a client certificate and its key), or neither"));
-        }
+        files.validate(prefix)?;
         if self.ca_file.is_some() && matches!(self.mode, MysqlTlsMode::Preferred | MysqlTlsMode::Required) {
             return Err(invalid(
                 key(prefix, "mode"),
