@@ -72,7 +72,8 @@ MAX_BLOCK = 1 << 30
 
 
 class QueryError(Exception):
-    """An error to report to the client as ClickHouse would."""
+    """An error to report to the client as ClickHouse would (`code` None: a
+    failure of the front end itself, reported as a proxy would, without one)."""
 
     def __init__(self, message, code=1000, status=500):
         super().__init__(message)
@@ -221,16 +222,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def respond_error(self, err, query_id):
         message = str(err)
-        if not message.startswith("Code:"):
+        if err.code is not None and not message.startswith("Code:"):
             message = f"Code: {err.code}. DB::Exception: {message}"
         sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] query {query_id} failed: {message[:500]}\n")
         self.close_connection = True
-        self.respond(err.status, (message.rstrip("\n") + "\n").encode(), [
-            ("Content-Type", "text/plain; charset=UTF-8"),
-            ("X-ClickHouse-Exception-Code", str(err.code)),
-            ("X-ClickHouse-Query-Id", query_id),
-            ("Connection", "close"),
-        ])
+        headers = [("Content-Type", "text/plain; charset=UTF-8"), ("X-ClickHouse-Query-Id", query_id), ("Connection", "close")]
+        if err.code is not None:
+            headers.append(("X-ClickHouse-Exception-Code", str(err.code)))
+        self.respond(err.status, (message.rstrip("\n") + "\n").encode(), headers)
 
     # --- HTTP verbs ---------------------------------------------------------------
     def do_GET(self):
@@ -356,8 +355,9 @@ class Handler(BaseHTTPRequestHandler):
                 # rows written (a deduplicated insert reports its rows): find
                 # the error and answer it as clickhouse-server does.
                 failure = _insert_failure(conn, started, statement)
-                if failure:
-                    raise QueryError(*failure)
+                raise QueryError(*failure) if failure else QueryError(
+                    "the engine stored none of the insert's rows and recorded no error naming its "
+                    "table (chDB front end); try again", code=None, status=503)
         finally:
             if not done:
                 try:
@@ -377,14 +377,16 @@ class Handler(BaseHTTPRequestHandler):
 
 def _insert_failure(conn, since, statement):
     """(message, code) of the engine's latest error since `since` (seconds)
-    that names the statement's table (else the latest at all), if any."""
+    that names the statement's table, if any. (An error not naming it may be
+    another client's: with clients side by side it is never taken.)"""
     match = re.match(r"\s*INSERT\s+INTO\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_.]+))", statement, re.I)
     table = (match.group(1) or match.group(2) or "").replace("``", "`").split(".")[-1] if match else ""
-    names = sql_string(table) if table else "''"
+    if not table:
+        return None
     rows = conn.query(
         "SELECT code, name, last_error_message FROM system.errors "
-        f"WHERE last_error_time >= toDateTime({int(since)}) "
-        f"ORDER BY position(last_error_message, {names}) > 0 DESC, last_error_time DESC LIMIT 1",
+        f"WHERE last_error_time >= toDateTime({int(since)}) AND position(last_error_message, {sql_string(table)}) > 0 "
+        "ORDER BY last_error_time DESC LIMIT 1",
         "TabSeparated").bytes().decode("utf-8", errors="replace").strip()
     if not rows:
         return None

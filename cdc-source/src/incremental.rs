@@ -379,7 +379,7 @@ impl Incremental {
             Err(e) => {
                 self.conns.clear();
                 self.window = None;
-                let transient = e.chain().any(|c| c.downcast_ref::<mysql_async::Error>().is_some_and(crate::server_sql::connection_lost));
+                let transient = e.chain().any(|c| c.downcast_ref::<mysql_async::Error>().is_some_and(shared::mysql::connection_lost));
                 if transient && self.failures < 20 {
                     self.failures += 1;
                     let wait = Duration::from_millis(200 * (1 << self.failures.min(7)));
@@ -742,13 +742,12 @@ async fn begin_table(conn: &mut Conn, t: &mut TableProgress, parallel: usize, ch
         .await?
         .flatten();
     t.max_key = Some(max.clone());
-    let big = t.estimate.is_some_and(|e| e > chunk_rows * parallel as u64 * 4);
     let integer_max = match max.as_slice() {
         [KeyValue::Int(v)] => Some(*v as i128),
         [KeyValue::UInt(v)] => Some(*v as i128),
         _ => None,
     };
-    let (Some(high), true, true) = (integer_max, big, parallel > 1) else { return Ok(Vec::new()) };
+    let (Some(high), true) = (integer_max, parallel > 1) else { return Ok(Vec::new()) };
     let min: Option<Value> = conn
         .exec_first(format!("SELECT MIN({}) FROM {from} WHERE 1 = 1{condition}", key[0]), ())
         .await?;
@@ -757,8 +756,15 @@ async fn begin_table(conn: &mut Conn, t: &mut TableProgress, parallel: usize, ch
         Some(Value::UInt(v)) => v as i128,
         _ => return Ok(Vec::new()),
     };
-    // Exclusive lower bounds: low - 1, then evenly spaced up to the largest key.
+    // Big enough to split, judged by the key span (at least the row count of a
+    // unique integer key), not by the server's row estimate: that of a table
+    // just filled can be far behind (MySQL caches it for
+    // `information_schema_stats_expiry`, a day by default).
     let span = high - low + 1;
+    if span <= (chunk_rows * parallel as u64 * 4) as i128 {
+        return Ok(Vec::new());
+    }
+    // Exclusive lower bounds: low - 1, then evenly spaced up to the largest key.
     let as_key = |v: i128| match max[0] {
         KeyValue::UInt(_) => KeyValue::UInt(v.max(0) as u64),
         _ => KeyValue::Int(v as i64),

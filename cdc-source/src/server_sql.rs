@@ -70,12 +70,7 @@ impl ServerError {
     pub fn is_transient(&self) -> bool {
         match self {
             ServerError::Connect(e) => e.is_transient(),
-            ServerError::Query(e) => connection_lost(e),
+            ServerError::Query(e) => shared::mysql::connection_lost(e),
         }
     }
-}
-
-/// Whether a query failed because the connection was lost (worth retrying on a new one).
-pub fn connection_lost(e: &mysql_async::Error) -> bool {
-    matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed))
 }

@@ -158,8 +158,10 @@ impl Stream<'_> {
                             Some(Ok(Some(event))) => {
                                 heard = Instant::now();
                                 self.metrics.turned();
-                                backoff = Duration::from_millis(200);
                                 if let Some(next) = self.apply(event, &mut session, &mut covered).await? {
+                                    // Progress past a restart point: a failure that repeats
+                                    // inside one transaction keeps backing off.
+                                    backoff = Duration::from_millis(200);
                                     from = next;
                                     if self.incremental.take_store_due() {
                                         // A window's chunks were sent: the offsets saying so are
@@ -713,10 +715,11 @@ impl Stream<'_> {
 /// connection was lost, or a table read changed its definition after the
 /// read's point (MySQL's ER_TABLE_DEF_CHANGED).
 fn read_again(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| match cause.downcast_ref::<mysql_async::Error>() {
-        Some(mysql_async::Error::Server(s)) => s.code == 1412,
-        Some(other) => crate::server_sql::connection_lost(other),
-        None => false,
+    // 1412: a table's definition changed under the read (ER_TABLE_DEF_CHANGED).
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<mysql_async::Error>()
+            .is_some_and(|e| matches!(e, mysql_async::Error::Server(s) if s.code == 1412) || shared::mysql::connection_lost(e))
     })
 }
 

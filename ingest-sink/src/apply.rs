@@ -1,7 +1,10 @@
 //! Applying one batch of one partition to ClickHouse, exactly once.
 //!
-//! Order of effects for each range the plan inserts: decode and convert every
-//! record (bad ones to the dead-letter queue, acknowledged), store `BEFORE`,
+//! A batch is decoded first ([`BatchApplier::decode`]: schemas resolved,
+//! values read; no effect anywhere), so a partition's worker decodes its next
+//! batch while this one is inserted. Order of effects for each range the plan
+//! inserts: convert every decoded record (bad ones to the dead-letter queue,
+//! acknowledged), store `BEFORE`,
 //! insert with `insert_deduplication_token = topic:partition:min:max`, store
 //! `AFTER`. The caller commits the Kafka offset afterwards. A crash between
 //! any two steps is repaired on restart by [`crate::exactly_once::plan`]; the
@@ -85,6 +88,13 @@ impl Tables {
     }
 }
 
+/// A batch with every record decoded, ready for [`BatchApplier::apply`].
+pub struct DecodedBatch {
+    pub batch: Batch,
+    /// One per record of `batch`, taken by the insert that applies it.
+    converted: Vec<Option<Converted>>,
+}
+
 /// One record's fate within an insert.
 enum Converted {
     Row(Decoded),
@@ -109,11 +119,24 @@ struct Effects {
 }
 
 impl BatchApplier {
-    pub async fn apply(&self, batch: &Batch, fence: Fence) -> Result<(), ApplyError> {
+    /// Decodes every record of `batch` (registry lookups retried; a record
+    /// that cannot be decoded becomes a dead letter when applied). Has no
+    /// effect on ClickHouse, the state store or the dead-letter queue.
+    pub async fn decode(&self, batch: Batch) -> Result<DecodedBatch, ApplyError> {
+        let mut converted = Vec::with_capacity(batch.records.len());
+        for record in &batch.records {
+            converted.push(Some(self.convert(&batch.key, record).await?));
+        }
+        Ok(DecodedBatch { batch, converted })
+    }
+
+    pub async fn apply(&self, decoded: &mut DecodedBatch, fence: Fence) -> Result<(), ApplyError> {
+        let DecodedBatch { batch, converted } = decoded;
+        let batch = &*batch;
         let key = &batch.key;
         faults::point("after_read");
         if self.delivery == Delivery::AtLeastOnce {
-            return self.insert(batch, batch.range, fence).await;
+            return self.insert(batch, converted, batch.range, fence).await;
         }
         let state = self
             .retry
@@ -139,7 +162,7 @@ impl BatchApplier {
                 }
                 Step::Insert { range, why } => {
                     self.metrics.outcomes.with_label_values(&[outcome(why)]).inc();
-                    self.insert(batch, range, fence).await?
+                    self.insert(batch, converted, range, fence).await?
                 }
             }
         }
@@ -151,12 +174,14 @@ impl BatchApplier {
     /// and so on, each part with its own deduplication token (the parts are
     /// the same on a replay of the range, so their tokens are too). `BEFORE`
     /// is stored before the first effect, `AFTER` after the last.
-    async fn insert(&self, batch: &Batch, range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
+    async fn insert(&self, batch: &Batch, converted: &mut [Option<Converted>], range: OffsetRange, fence: Fence) -> Result<(), ApplyError> {
         let key = &batch.key;
-        let mut decoded = Vec::with_capacity(batch.records.len());
-        for record in records_in(batch, range) {
-            decoded.push((record, self.decode(key, record).await?));
-        }
+        let decoded = batch
+            .records
+            .iter()
+            .zip(converted.iter_mut())
+            .filter(|(record, _)| range.contains(record.offset))
+            .map(|(record, converted)| (record, converted.take().expect("the plan's ranges are disjoint: a record is inserted once")));
         let mut effects = Effects { before_stored: false, fence, range };
         let mut part_start = range.min;
         let mut part = Vec::new();
@@ -279,7 +304,7 @@ impl BatchApplier {
     }
 
     /// Decodes `record`; decoding errors that retrying cannot fix become dead letters.
-    async fn decode(&self, key: &PartitionKey, record: &Record) -> Result<Converted, ApplyError> {
+    async fn convert(&self, key: &PartitionKey, record: &Record) -> Result<Converted, ApplyError> {
         let Some(payload) = record.payload.as_deref() else {
             return Ok(Converted::Empty);
         };
@@ -530,5 +555,5 @@ fn outcome(why: Classification) -> &'static str {
 }
 
 fn records_in(batch: &Batch, range: OffsetRange) -> impl Iterator<Item = &Record> {
-    batch.records.iter().filter(move |r| r.offset >= range.min && r.offset <= range.max)
+    batch.records.iter().filter(move |r| range.contains(r.offset))
 }

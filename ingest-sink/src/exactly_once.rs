@@ -45,6 +45,10 @@ impl OffsetRange {
     pub fn is_empty(&self) -> bool {
         self.max < self.min
     }
+
+    pub fn contains(&self, offset: i64) -> bool {
+        self.min <= offset && offset <= self.max
+    }
 }
 
 impl fmt::Display for OffsetRange {

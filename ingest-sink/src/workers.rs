@@ -8,11 +8,16 @@
 //! while) or stops holds up only itself. A partition's queue holds at most
 //! [`QUEUE`] batches; more wait in its backlog, and once [`BACKLOG`] wait
 //! there the partition is paused in the consumer until the worker catches up
-//! (backpressure that never blocks the poll loop; memory per partition at
-//! most `QUEUE + BACKLOG` batches of `consumer.batch_max_bytes`). An outcome from a worker the partition no longer has
-//! (revoked, re-assigned) is recognised by its generation and ignored.
+//! (backpressure that never blocks the poll loop). A worker decodes its next
+//! batch while the one before is being inserted (decoding has no effects, so
+//! the order of effects is unchanged); memory per partition is at most
+//! `QUEUE + BACKLOG + 2` batches of `consumer.batch_max_bytes` (the queue,
+//! the backlog, the batch being decoded and the one being applied; a decoded
+//! batch holds its values beside its bytes). An outcome from a worker the
+//! partition no longer has (revoked, re-assigned) is recognised by its
+//! generation and ignored.
 
-use crate::apply::{ApplyError, BatchApplier};
+use crate::apply::{ApplyError, BatchApplier, DecodedBatch};
 use crate::batch::Batch;
 use crate::exactly_once::OffsetRange;
 use crate::state::{Fence, PartitionKey};
@@ -169,19 +174,44 @@ async fn run(
     key: PartitionKey,
     fence: Fence,
     generation: u64,
-    mut batches: mpsc::Receiver<Batch>,
+    batches: mpsc::Receiver<Batch>,
     report: mpsc::UnboundedSender<Finished>,
 ) {
-    while let Some(batch) = batches.recv().await {
-        let outcome = match applier.apply(&batch, fence).await {
-            Ok(()) => Outcome::Applied(batch.range),
-            Err(ApplyError::Fenced(e)) => Outcome::Fenced(e.to_string()),
-            Err(e @ ApplyError::Stop { .. }) => Outcome::Stopped(e.to_string()),
-            Err(ApplyError::Shutdown(_)) => Outcome::Shutdown,
+    // Decoding runs a batch ahead of applying, on its own task (another core).
+    let (decoded_tx, mut decoded) = mpsc::channel(1);
+    let decoding = tokio::spawn(decode(applier.clone(), batches, decoded_tx));
+    while let Some(next) = decoded.recv().await {
+        let outcome = match next {
+            Ok(mut batch) => match applier.apply(&mut batch, fence).await {
+                Ok(()) => Outcome::Applied(batch.batch.range),
+                Err(e) => failed(e),
+            },
+            Err(e) => failed(e),
         };
         let last = !matches!(outcome, Outcome::Applied(_));
         if report.send(Finished { key: key.clone(), generation, outcome }).is_err() || last {
+            break;
+        }
+    }
+    // A batch decoded ahead has had no effect: nothing is lost by dropping it.
+    decoding.abort();
+}
+
+/// Decodes the partition's batches in order until the queue or the applier's end closes.
+async fn decode(applier: Arc<BatchApplier>, mut batches: mpsc::Receiver<Batch>, decoded: mpsc::Sender<Result<DecodedBatch, ApplyError>>) {
+    while let Some(batch) = batches.recv().await {
+        let next = applier.decode(batch).await;
+        let last = next.is_err();
+        if decoded.send(next).await.is_err() || last {
             return;
         }
+    }
+}
+
+fn failed(e: ApplyError) -> Outcome {
+    match e {
+        ApplyError::Fenced(e) => Outcome::Fenced(e.to_string()),
+        e @ ApplyError::Stop { .. } => Outcome::Stopped(e.to_string()),
+        ApplyError::Shutdown(_) => Outcome::Shutdown,
     }
 }

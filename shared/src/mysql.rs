@@ -39,7 +39,21 @@ pub struct ConnectError {
 impl ConnectError {
     /// The server refused or dropped the connection for a reason that may pass (network, restart, overload).
     pub fn is_transient(&self) -> bool {
-        self.advice.is_empty() && matches!(self.source, mysql_async::Error::Io(_) | mysql_async::Error::Driver(DriverError::ConnectionClosed))
+        self.advice.is_empty() && connection_lost(&self.source)
+    }
+}
+
+/// Whether a statement failed because its connection went away (a server
+/// restarting or shutting down, the network, a killed connection, an idle
+/// timeout) rather than because the server refused the statement: worth
+/// doing again on a new connection. The one rule every service uses.
+pub fn connection_lost(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(DriverError::ConnectionClosed) => true,
+        // 1053 server shutdown in progress, 1317 statement interrupted (by a shutdown or
+        // KILL QUERY), 1927 connection killed (MariaDB), 4031 disconnected for inactivity (MySQL).
+        mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1317 | 1927 | 4031),
+        _ => false,
     }
 }
 
@@ -52,6 +66,11 @@ impl MysqlConnector {
             .user(Some(config.user.clone()))
             .pass(Some(config.password.expose().to_string()))
             .prefer_socket(false)
+            // The client refuses packets above this; left unset it takes the server's
+            // `max_allowed_packet` (16 MiB on MariaDB), but a binlog event is sent whole
+            // whatever that says (an UPDATE of a 10 MiB row is a 20 MiB event), and the
+            // protocol's largest packet is 1 GiB. What we send stays within the server's limit.
+            .max_allowed_packet(Some(1 << 30))
             // A peer that vanishes without closing (a failover, a dropped NAT entry) is noticed.
             .tcp_keepalive(Some(KEEPALIVE));
         let tls = &config.tls;

@@ -2,7 +2,9 @@
 //! into quarantine (its changes skipped; the metric, `/healthz` and the
 //! schema-change topic naming it) while the other
 //! tables keep flowing; once the limit is raised, a restarted source re-reads
-//! the table and ClickHouse is equal to MySQL again.
+//! the table and ClickHouse is equal to MySQL again. Then rows of 10 MiB
+//! flow, updates of them included: a 20 MiB binlog event (before and after
+//! image), larger than MariaDB's default `max_allowed_packet`.
 
 use crate::pipeline::Pipeline;
 use integration_tests::{Flavor, Stack};
@@ -68,10 +70,13 @@ async fn an_oversized_row_quarantines_only_its_table() {
 
         // Raised limit, restart: the table is read again.
         pipeline.kill_source();
-        pipeline.edit_source_config("max_record_bytes = 100000", "max_record_bytes = 4000000");
+        pipeline.edit_source_config("max_record_bytes = 100000", "max_record_bytes = 67108864");
         pipeline.start_source();
         pipeline.wait_for_source_log("re-reading the tables in quarantine", Duration::from_secs(60));
         my.query_drop(format!("INSERT INTO `{db}`.big VALUES (3, 'after')")).await.unwrap();
+        my.query_drop(format!("INSERT INTO `{db}`.big VALUES (4, REPEAT('a', 10485760))")).await.unwrap();
+        my.query_drop(format!("UPDATE `{db}`.big SET body = REPEAT('b', 10485760) WHERE id = 4")).await.unwrap();
+        my.query_drop(format!("UPDATE `{db}`.big SET body = CONCAT(body, 'c') WHERE id = 4")).await.unwrap();
         for table in ["big", "small"] {
             let report = pipeline.verify_table(stack, server, table).await;
             assert_eq!(report.differences(), 0, "{} {table}: {}\n{}", flavor.name(), report.render(), integration_tests::tail(&integration_tests::log_of(&pipeline.source_log()), 20));

@@ -5,6 +5,7 @@
 //! printed. Tests must isolate themselves by name ([`unique_name`]), never by
 //! restarting shared services.
 
+pub mod measure;
 pub mod outage;
 
 use anyhow::{Context, Result, bail};

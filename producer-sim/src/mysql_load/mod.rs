@@ -282,14 +282,9 @@ pub async fn run(args: &MysqlLoadArgs, mysql: MysqlConnector, stop: Arc<AtomicBo
 }
 
 /// The connection is gone (server restart, killed connection), as opposed to
-/// a statement the server refused.
+/// a statement the server refused; any driver error also reconnects the workload.
 fn connection_lost(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
-        // server shutdown, a statement interrupted by it, connection killed, idle timeout
-        mysql_async::Error::Server(e) => matches!(e.code, 1053 | 1317 | 1927 | 4031),
-        _ => false,
-    }
+    matches!(e, mysql_async::Error::Driver(_)) || shared::mysql::connection_lost(e)
 }
 
 /// Connects again, backing off from 100 ms to 2 s, until the server answers or the run is stopped.
