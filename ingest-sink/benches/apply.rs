@@ -6,7 +6,8 @@
 //! (fences, Redis state BEFORE/AFTER, insert deduplication tokens) and once
 //! with `at_least_once` (inserts only), for two layouts: one partition, and
 //! 8 partitions across 4 tables. Rounds alternate between the modes; prints
-//! rows/s per round, the medians, insert seconds per wall second,
+//! rows/s per round, the medians, insert seconds per wall second, the cores
+//! kept busy by the sink's path (this process) and the ClickHouse front end,
 //! and the ClickHouse front end's own raw insert rate for the same rows (4
 //! clients), the ceiling. Uses the local stack (started if needed).
 //!
@@ -58,6 +59,8 @@ async fn main() {
         .collect();
 
     let client = clickhouse::Client::default().with_url(&stack.clickhouse_url);
+    let front_end = measure::stack_service_pid("clickhouse");
+    let cpu_of = |pid: Option<u32>| pid.and_then(measure::cpu_and_peak_rss).map_or(0.0, |(cpu, _)| cpu);
     let mut last_table = String::new();
     for (partitions, tables) in [(1, 1), (8, 4)] {
         let mut results: HashMap<&str, Vec<f64>> = HashMap::new();
@@ -67,10 +70,17 @@ async fn main() {
                 Delivery::ExactlyOnce => "exactly_once",
                 Delivery::AtLeastOnce => "at_least_once",
             };
+            let cpu_before = (cpu_of(Some(std::process::id())), cpu_of(front_end));
+            let started = Instant::now();
             let (rows_per_s, insert_share, table) = round_of(stack, &payloads, partitions, tables, delivery, cache.clone()).await;
+            let wall = started.elapsed().as_secs_f64();
+            let (sink_cpu, front_cpu) = (cpu_of(Some(std::process::id())) - cpu_before.0, cpu_of(front_end) - cpu_before.1);
             println!(
-                "{partitions} partition(s) / {tables} table(s), round {:>2} {name:<14} {rows_per_s:>10.0} rows/s  (insert seconds per wall second {insert_share:.2})",
-                round + 1
+                "{partitions} partition(s) / {tables} table(s), round {:>2} {name:<14} {rows_per_s:>10.0} rows/s  (insert seconds per wall second {insert_share:.2}; \
+                 cores busy: sink path {:.2}, ClickHouse front end {:.2})",
+                round + 1,
+                sink_cpu / wall,
+                front_cpu / wall
             );
             results.entry(name).or_default().push(rows_per_s);
             last_table = table;

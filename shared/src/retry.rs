@@ -10,6 +10,8 @@ use std::time::Duration;
 
 const FIRST: Duration = Duration::from_millis(100);
 const CAP: Duration = Duration::from_secs(30);
+/// How often a backoff wait looks for a shutdown request.
+const WATCH: Duration = Duration::from_millis(200);
 
 /// Shared by every retry loop of the process.
 #[derive(Clone)]
@@ -47,6 +49,22 @@ impl<E> Gave<E> {
 }
 
 impl RetryPolicy {
+    /// Sleeps `delay`, looking at the shutdown flag every [`WATCH`]; `false`
+    /// when shutdown came first (a 30 s backoff never delays a stop).
+    async fn wait(&self, delay: Duration) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                return true;
+            }
+            tokio::time::sleep((until - now).min(WATCH)).await;
+        }
+    }
+
     pub async fn run<T, E, F, Fut>(&self, what: &str, mut attempt: F, transient: impl Fn(&E) -> bool) -> Result<T, Gave<E>>
     where
         F: FnMut() -> Fut,
@@ -71,10 +89,34 @@ impl RetryPolicy {
                     failures += 1;
                     self.retries.inc();
                     tracing::warn!("{what} failed (attempt {failures}), retrying in {delay:?}: {e}");
-                    tokio::time::sleep(delay).await;
+                    if !self.wait(delay).await {
+                        return Err(Gave::Shutdown(e));
+                    }
                     delay = (delay * 2).min(CAP);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn shutdown_ends_a_backoff_wait_at_once() {
+        let policy = RetryPolicy::default();
+        let shutdown = policy.shutdown.clone();
+        // Waits of 0.1, 0.2, 0.4, 0.8 s (1.5 s), then one of 1.6 s, cut at 1.7 s.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1700)).await;
+            shutdown.store(true, Ordering::Relaxed);
+        });
+        let started = Instant::now();
+        let outcome: Result<(), Gave<String>> = policy.run("test", || async { Err("down".to_string()) }, |_| true).await;
+        assert!(matches!(outcome, Err(Gave::Shutdown(_))));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2400), "the wait ran to its end: {took:?}");
     }
 }

@@ -40,11 +40,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// The stack's services by pid file.
 fn stack_pids() -> Vec<(&'static str, u32)> {
-    let dir = std::env::var("STACK_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| integration_tests::repo_root().join(".stack"));
-    ["mysql", "kafka", "clickhouse"]
-        .into_iter()
-        .filter_map(|s| Some((s, std::fs::read_to_string(dir.join(s).join(format!("{s}.pid"))).ok()?.trim().parse().ok()?)))
-        .collect()
+    ["mysql", "kafka", "clickhouse"].into_iter().filter_map(|s| Some((s, measure::stack_service_pid(s)?))).collect()
 }
 
 struct Usage(Vec<(String, u32, f64)>);

@@ -60,3 +60,10 @@ pub async fn clickhouse_raw_insert_rate(client: &clickhouse::Client, table: &str
     assert_eq!(copied, rows, "the raw inserts stored every row");
     rate
 }
+
+/// The process id of one of the local stack's services (`mysql`, `kafka`,
+/// `clickhouse`, …) from its PID file in the run directory (`STACK_DIR`).
+pub fn stack_service_pid(service: &str) -> Option<u32> {
+    let dir = std::env::var("STACK_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| crate::repo_root().join(".stack"));
+    std::fs::read_to_string(dir.join(service).join(format!("{service}.pid"))).ok()?.trim().parse().ok()
+}
