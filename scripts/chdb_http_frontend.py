@@ -139,6 +139,27 @@ class NativeBlockDecoder:
             raise QueryError("Code: 271. DB::Exception: truncated compressed block at end of body", 271)
 
 
+# chDB keeps one engine per process behind every connection, and with requests
+# side by side its error reports crossed between them (a streamed INSERT failed
+# with another client's "Unknown table ..."), so every engine call takes this lock.
+ENGINE_CALLS = threading.Lock()
+
+
+class Connection:
+    """A chDB connection whose every call holds ENGINE_CALLS."""
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def __getattr__(self, name):
+        method = getattr(self._raw, name)
+
+        def call(*args):
+            with ENGINE_CALLS:
+                return method(*args)
+        return call
+
+
 class Engine:
     """The embedded engine and the sessions that keep a connection between requests."""
 
@@ -149,7 +170,8 @@ class Engine:
         self._lock = threading.Lock()
 
     def connect(self):
-        return _chdb.connect(self.connection_string)
+        with ENGINE_CALLS:
+            return Connection(_chdb.connect(self.connection_string))
 
     def session(self, session_id, timeout, check):
         """Returns (connection, lock) of a session, creating it unless `check`."""
