@@ -139,27 +139,6 @@ class NativeBlockDecoder:
             raise QueryError("Code: 271. DB::Exception: truncated compressed block at end of body", 271)
 
 
-# chDB keeps one engine per process behind every connection, and with requests
-# side by side its error reports crossed between them (a streamed INSERT failed
-# with another client's "Unknown table ..."), so every engine call takes this lock.
-ENGINE_CALLS = threading.Lock()
-
-
-class Connection:
-    """A chDB connection whose every call holds ENGINE_CALLS."""
-
-    def __init__(self, raw):
-        self._raw = raw
-
-    def __getattr__(self, name):
-        method = getattr(self._raw, name)
-
-        def call(*args):
-            with ENGINE_CALLS:
-                return method(*args)
-        return call
-
-
 class Engine:
     """The embedded engine and the sessions that keep a connection between requests."""
 
@@ -170,8 +149,7 @@ class Engine:
         self._lock = threading.Lock()
 
     def connect(self):
-        with ENGINE_CALLS:
-            return Connection(_chdb.connect(self.connection_string))
+        return _chdb.connect(self.connection_string)
 
     def session(self, session_id, timeout, check):
         """Returns (connection, lock) of a session, creating it unless `check`."""
@@ -401,8 +379,11 @@ def _insert_failure(conn, since, statement):
     """(message, code) of the engine's latest error since `since` (seconds)
     that names the statement's table, if any. (An error not naming it may be
     another client's: with clients side by side it is never taken.)"""
-    match = re.match(r"\s*INSERT\s+INTO\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_.]+))", statement, re.I)
-    table = (match.group(1) or match.group(2) or "").replace("``", "`").split(".")[-1] if match else ""
+    name = r"(?:`((?:[^`]|``)+)`|([A-Za-z0-9_]+))"
+    match = re.match(rf"\s*INSERT\s+INTO\s+{name}(?:\s*\.\s*{name})?", statement, re.I)
+    # The table is the last part of a qualified name (`db`.`table`).
+    parts = [p for p in (match.groups() if match else ()) if p]
+    table = parts[-1].replace("``", "`") if parts else ""
     if not table:
         return None
     rows = conn.query(

@@ -125,8 +125,11 @@ listen = "127.0.0.1:0"
     }
 }
 
-/// Starts `ingest-sink run`; `fault` arms a fault point (`point:n`).
+/// Starts `ingest-sink run`; `fault` arms a fault point (`point:n`). The
+/// sink is killed when the thread that started it (the test's) ends, so a
+/// failing test never leaves it running.
 pub fn start_sink(config: &std::path::Path, fault: Option<&str>, log_name: &str) -> Child {
+    use std::os::unix::process::CommandExt;
     let log = std::fs::File::create(integration_tests::log_path(log_name)).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ingest-sink"));
     command
@@ -134,6 +137,13 @@ pub fn start_sink(config: &std::path::Path, fault: Option<&str>, log_name: &str)
         .env("RUST_LOG", "info,ingest_sink=debug,librdkafka=warn")
         .stdout(Stdio::null())
         .stderr(log);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     match fault {
         Some(f) => command.env("INGEST_FAULT", f),
         None => command.env_remove("INGEST_FAULT"),
