@@ -104,10 +104,9 @@ async fn poison_records_go_to_the_dlq_or_stop_the_partition() {
     consumer.subscribe(&[&dlq_topic]).unwrap();
     let mut letters = BTreeMap::new();
     while letters.len() < poisoned.len() {
-        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+        let message = integration_tests::next_record(&consumer, Duration::from_secs(60))
             .await
-            .unwrap_or_else(|_| panic!("only {} dead letters:\n{}", letters.len(), log_of(&log)))
-            .unwrap();
+            .unwrap_or_else(|| panic!("only {} dead letters:\n{}", letters.len(), log_of(&log)));
         let headers: BTreeMap<String, String> = message
             .headers()
             .unwrap()

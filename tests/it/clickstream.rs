@@ -39,10 +39,9 @@ pub async fn read_all(stack: &Stack, topic: &str, count: usize) -> Vec<(i32, i64
     consumer.subscribe(&[topic]).unwrap();
     let mut records = Vec::with_capacity(count);
     while records.len() < count {
-        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+        let message = integration_tests::next_record(&consumer, Duration::from_secs(60))
             .await
-            .unwrap_or_else(|_| panic!("only {} of {count} records arrived within 60 s", records.len()))
-            .unwrap();
+            .unwrap_or_else(|| panic!("only {} of {count} records arrived within 60 s", records.len()));
         records.push((
             message.partition(),
             message.offset(),
@@ -50,8 +49,8 @@ pub async fn read_all(stack: &Stack, topic: &str, count: usize) -> Vec<(i32, i64
             message.payload().unwrap_or_default().to_vec(),
         ));
     }
-    let extra = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await;
-    assert!(extra.is_err(), "more records than the simulator reported");
+    let extra = integration_tests::next_record(&consumer, Duration::from_secs(2)).await;
+    assert!(extra.is_none(), "more records than the simulator reported");
     records
 }
 

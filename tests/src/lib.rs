@@ -337,6 +337,23 @@ pub fn tail(text: &str, lines: usize) -> String {
 }
 
 /// The repository root (this crate lives in `<root>/tests`).
+/// The next record `consumer` delivers within `within` (`None`: none came).
+/// Errors librdkafka recovers from by itself are skipped: a broker
+/// connection dropped and re-opened is reported as `AllBrokersDown` first.
+pub async fn next_record<'a, C>(consumer: &'a rdkafka::consumer::StreamConsumer<C>, within: std::time::Duration) -> Option<rdkafka::message::BorrowedMessage<'a>>
+where
+    C: rdkafka::consumer::ConsumerContext + 'static,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Err(_) => return None,
+            Ok(Ok(message)) => return Some(message),
+            Ok(Err(e)) => eprintln!("test consumer: {e} (librdkafka retries by itself)"),
+        }
+    }
+}
+
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
 }
