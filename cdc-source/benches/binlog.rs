@@ -21,7 +21,7 @@ use cdc_source::envelope::{SnapshotMarker, SourceInfo};
 use cdc_source::position::BinlogPosition;
 use cdc_source::publisher::{OutgoingRecord, Publisher};
 use cdc_source::values::Origin;
-use integration_tests::{DbServer, Flavor, Stack, unique_name};
+use integration_tests::{DbServer, Flavor, Stack, measure, unique_name};
 use mysql_async::prelude::Queryable;
 use shared::glue::GlueSchemaCache;
 use shared::kafka::{KafkaContext, ensure_topic};
@@ -37,15 +37,6 @@ impl TableFilter for OnlyTable {
     fn captures(&self, database: &str, _table: &str) -> bool {
         database == self.0
     }
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -95,12 +86,12 @@ async fn bench(stack: &Stack, server: &DbServer) -> Vec<(&'static str, f64, u64)
     let context = KafkaContext::for_config(&kafka).await.unwrap();
 
     let no_broker = rust_pass(server, &from, &database, &capture, registry.clone(), None).await;
-    let rss_no_broker = peak_rss_kb();
+    let rss_no_broker = measure::peak_rss_kib(std::process::id());
     let topic = format!("{}.{database}.orders", capture.topic_prefix);
     ensure_topic(&kafka, context.clone(), &topic, 1, 1).await.unwrap();
     let publisher = Publisher::create(&kafka, context, shared::kafka::DEFAULT_MAX_MESSAGE_BYTES).unwrap();
     let with_broker = rust_pass(server, &from, &database, &capture, registry, Some(publisher)).await;
-    let rss_with_broker = peak_rss_kb();
+    let rss_with_broker = measure::peak_rss_kib(std::process::id());
 
     let python = std::process::Command::new(&stack.python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python_binlog.py"))

@@ -17,7 +17,7 @@
 //!     cargo bench -p cdc-source --bench snapshot     # starts the local stack if needed
 //!     SNAPSHOT_BENCH_ROWS=500000 cargo bench -p cdc-source --bench snapshot
 
-use integration_tests::{DbServer, Stack, unique_name};
+use integration_tests::{DbServer, Stack, measure, unique_name};
 use mysql_async::prelude::Queryable;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -148,7 +148,7 @@ fn source_run(stack: &Stack, server: &DbServer, database: &str, snapshot: &str) 
     let mut peak = 0;
     let done_line = if incremental { "incremental snapshot of the table done" } else { "snapshot complete" };
     loop {
-        peak = peak.max(hwm_kb(child.id()));
+        peak = peak.max(measure::peak_rss_kib(child.id()));
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success() && !incremental, "cdc-source exited ({status}); log: {}", log_path.display());
             break;
@@ -156,7 +156,7 @@ fn source_run(stack: &Stack, server: &DbServer, database: &str, snapshot: &str) 
         if incremental && std::fs::read_to_string(&log_path).unwrap_or_default().contains(done_line) {
             // The last chunk's records: acknowledged before the offsets that say so are stored.
             std::thread::sleep(Duration::from_millis(500));
-            peak = peak.max(hwm_kb(child.id()));
+            peak = peak.max(measure::peak_rss_kib(child.id()));
             let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
             child.wait().unwrap();
             break;
@@ -170,15 +170,6 @@ fn source_run(stack: &Stack, server: &DbServer, database: &str, snapshot: &str) 
     println!("{prefix}: {seconds:.1} s, peak RSS {} MB", peak / 1024);
     delete_topics(stack, &prefix);
     (seconds, peak)
-}
-
-fn hwm_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Deletes the run's topics (its table topic, schema-change and offsets topics).

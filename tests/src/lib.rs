@@ -336,7 +336,6 @@ pub fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The repository root (this crate lives in `<root>/tests`).
 /// The next record `consumer` delivers within `within` (`None`: none came).
 /// Errors librdkafka recovers from by itself are skipped: a broker
 /// connection dropped and re-opened is reported as `AllBrokersDown` first.
@@ -354,6 +353,7 @@ where
     }
 }
 
+/// The repository root (this crate lives in `<root>/tests`).
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
 }

@@ -15,6 +15,11 @@ pub fn cpu_and_peak_rss(pid: u32) -> Option<(f64, f64)> {
     Some((ticks / 100.0, hwm_kb / 1024.0))
 }
 
+/// Peak RSS (KiB) of a live process; 0 once it is gone.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    cpu_and_peak_rss(pid).map_or(0, |(_, mib)| (mib * 1024.0) as u64)
+}
+
 /// Resets a process's peak RSS to its current RSS (`clear_refs` 5, proc(5)),
 /// so the next reading is the peak of what came after. Best effort: a
 /// process of another user keeps its lifetime peak.
